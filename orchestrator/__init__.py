@@ -1,0 +1,1 @@
+"""The sweep side of emocal: specs, plans, Ray Tune, MLflow tracking and reports."""

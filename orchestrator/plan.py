@@ -1,0 +1,95 @@
+"""A sweep's trials (seed x dataset x method) and the stages each needs, shared ones found by key.
+
+Two trials that share a prefix (same data, model, seed and teacher recipe; the same first k
+generations) name the same stage keys, so the prefix is trained once (METHOD.md). The plain-CE
+teacher of a (dataset, seed) doubles as the data-map run that MixUp teachers and OOD
+fine-tuning need. `--dry-run` prints this plan.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from orchestrator.spec import DatasetEntry, SweepSpec
+from trainables.methods.registry import DistillConfig, MethodConfig, MixupConfig
+from trainables.stage import DataConfig, StageSpec
+
+
+@dataclass(frozen=True)
+class TrialPlan:
+    """One Ray Tune trial: a chain of generations for one (seed, dataset, method)."""
+
+    seed: int
+    dataset: str
+    method: MethodConfig
+    data_map: StageSpec | None  # trained first when the chain needs it and does not start with it
+    stages: tuple[StageSpec, ...]  # generation 1..G
+
+    @property
+    def key(self) -> str:
+        return f"{self.dataset}-{self.method.name}-seed{self.seed}"
+
+    @property
+    def all_stages(self) -> tuple[StageSpec, ...]:
+        return ((self.data_map,) if self.data_map else ()) + self.stages
+
+    def to_dict(self) -> dict:
+        return {
+            "seed": self.seed, "dataset": self.dataset, "method": dataclasses.asdict(self.method),
+            "data_map": dataclasses.asdict(self.data_map) if self.data_map else None,
+            "stages": [dataclasses.asdict(s) for s in self.stages],
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrialPlan":
+        m = dict(d["method"])
+        method = MethodConfig(**{**m, "teacher": MixupConfig(**m["teacher"]), "distill": DistillConfig(**m["distill"])})
+        return cls(seed=d["seed"], dataset=d["dataset"], method=method,
+                   data_map=StageSpec.from_dict(d["data_map"]) if d["data_map"] else None,
+                   stages=tuple(StageSpec.from_dict(s) for s in d["stages"]))
+
+
+def _data_config(spec: SweepSpec, entry: DatasetEntry) -> DataConfig:
+    return DataConfig(dataset=entry.source, ood_dataset=entry.ood, data_root=spec.data_root, model=spec.model,
+                      max_length=spec.max_length, split_seed=spec.data.split_seed,
+                      max_train=spec.data.max_train, max_eval=spec.data.max_eval)
+
+
+def trial_plan(spec: SweepSpec, entry: DatasetEntry, method: MethodConfig, seed: int) -> TrialPlan:
+    base = dict(seed=seed, data=_data_config(spec, entry), train=entry.train, ood=entry.ood_finetune,
+                n_bins=spec.n_bins, device=spec.device, distill=DistillConfig())
+    ce_teacher = StageSpec(generation=1, teacher=MixupConfig("none"), **base)
+    needs_map = method.teacher.needs_data_map or entry.ood_finetune is not None
+    data_map = None
+    if needs_map and method.teacher.kind != "none":
+        data_map = ce_teacher
+    map_key = ce_teacher.key() if needs_map else None
+    if method.teacher.kind == "none":
+        first = ce_teacher
+    else:
+        first = StageSpec(generation=1, teacher=method.teacher, data_map=map_key, **base)
+    stages = [first]
+    for g in range(2, method.generations + 1):
+        stages.append(StageSpec(generation=g, teacher=MixupConfig("none"), parent=stages[-1].key(), data_map=map_key,
+                                **{**base, "distill": method.distill}))
+    return TrialPlan(seed=seed, dataset=entry.name, method=method, data_map=data_map, stages=tuple(stages))
+
+
+def build_plan(spec: SweepSpec) -> list[TrialPlan]:
+    return [trial_plan(spec, entry, method, seed)
+            for entry in spec.datasets for method in spec.methods for seed in spec.seeds]
+
+
+def plan_summary(spec: SweepSpec, trials: list[TrialPlan]) -> dict:
+    """Trials, stages needed, stages after sharing, and the resources asked for."""
+    keys = [s.key() for t in trials for s in t.all_stages]
+    return {
+        "spec": spec.name,
+        "trials": [{"trial": t.key, "seed": t.seed, "dataset": t.dataset, "method": t.method.name,
+                    "generations": len(t.stages), "stages": [s.key() for s in t.all_stages]} for t in trials],
+        "stages_total": len(keys),
+        "stages_unique": len(set(keys)),
+        "resources": {"cpus_per_trial": spec.resources.cpus_per_trial, "gpus_per_trial": spec.resources.gpus_per_trial,
+                      "max_concurrent_trials": spec.resources.max_concurrent_trials},
+        "model": spec.model,
+    }

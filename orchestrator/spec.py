@@ -1,0 +1,320 @@
+"""YAML sweep specs -> frozen, validated dataclasses, before Ray or any compute starts.
+
+Unknown keys, wrong types, unknown method or dataset names, impossible values and missing
+data files are refused with an error naming the key path (e.g. `train.lr`) or the file, and
+saying how to fix it. Past this module there are no raw dicts (STYLE.md 2).
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+import yaml
+
+from trainables.data import DATASETS, DataError, UserDatasetSpec, check_files
+from trainables.methods.registry import DistillConfig, MethodConfig, MixupConfig, get_method, list_methods
+from trainables.models import PACKAGED_MINILM
+from trainables.stage import OODConfig
+from trainables.train import TrainConfig
+
+
+class SpecError(ValueError):
+    """A spec that cannot run; the message names the file, the key and the fix."""
+
+
+# Table 7 and section 4.4: per-dataset batch size, learning rate and OOD fine-tuning batch size.
+PAPER_DEFAULTS = {
+    "goemotions": {"train": {"batch_size": 64, "lr": 2.5e-5}, "ood": {"batch_size": 8}},
+    "empathetic_dialogues": {"train": {"batch_size": 64, "lr": 5e-5}, "ood": {"batch_size": 16}},
+    "isear": {"train": {"batch_size": 32, "lr": 2.5e-5}, "ood": {"batch_size": 8}},
+}
+
+
+@dataclass(frozen=True)
+class DataSettings:
+    split_seed: int = 13
+    max_train: int | None = None  # stratified subsample of the ID training set (quickstart)
+    max_eval: int | None = None  # cap on each evaluation split
+
+
+@dataclass(frozen=True)
+class Resources:
+    """Per trial: CPUs and a whole or fractional GPU (0.25 lets four trials share a card)."""
+
+    cpus_per_trial: float = 1.0
+    gpus_per_trial: float = 0.0
+    max_concurrent_trials: int | None = None
+    max_failures: int = 2  # a trial whose worker dies restarts at its last finished generation
+
+
+@dataclass(frozen=True)
+class DatasetEntry:
+    """One ID dataset of the sweep, with its OOD partner and its own training settings."""
+
+    name: str
+    source: str | UserDatasetSpec
+    ood: str | UserDatasetSpec | None
+    train: TrainConfig
+    ood_finetune: OODConfig | None
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    name: str
+    seeds: tuple[int, ...]
+    datasets: tuple[DatasetEntry, ...]
+    methods: tuple[MethodConfig, ...]
+    model: str
+    max_length: int
+    generations: int
+    data: DataSettings
+    resources: Resources
+    n_bins: int
+    data_root: str
+    device: str = "auto"
+    source_path: str = ""
+    raw: dict = field(default_factory=dict, compare=False)  # the YAML as read, for the resume diff
+
+
+_TOP_KEYS = {"name", "seeds", "datasets", "methods", "model", "max_length", "generations", "data",
+             "train", "ood", "resources", "calibration", "device"}
+
+
+def _fail(where: str, msg: str) -> typing.NoReturn:
+    raise SpecError(f"{where}: {msg}")
+
+
+def _check_type(value, hint, where: str):
+    """Coerce/verify a YAML scalar or list against a dataclass field's type hint."""
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(hint)
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _check_type(value, arg, where)
+            except SpecError as exc:
+                errors.append(str(exc))
+        _fail(where, f"{value!r} is not a valid value ({'; '.join(errors)})")
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            _fail(where, f"expected a list, got {value!r}")
+        inner = typing.get_args(hint)[0]
+        return tuple(_check_type(v, inner, f"{where}[{i}]") for i, v in enumerate(value))
+    if hint is bool:
+        if not isinstance(value, bool):
+            _fail(where, f"expected true or false, got {value!r}")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            _fail(where, f"expected an integer, got {value!r}")
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            _fail(where, f"expected a number, got {value!r}")
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str):
+            _fail(where, f"expected a string, got {value!r}")
+        return value
+    return value
+
+
+def build(cls, values: dict | None, where: str, **fixed):
+    """A frozen dataclass from a YAML mapping; unknown keys and wrong types name their path."""
+    values = values or {}
+    if not isinstance(values, dict):
+        _fail(where, f"expected a mapping of settings, got {values!r}")
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in fields(cls)} - set(fixed)
+    kwargs = dict(fixed)
+    for key, value in values.items():
+        if key not in known:
+            close = difflib.get_close_matches(str(key), sorted(known), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else f"; known keys: {', '.join(sorted(known))}"
+            _fail(f"{where}.{key}" if where else key, f"unknown key{hint}")
+        kwargs[key] = _check_type(value, hints[key], f"{where}.{key}" if where else key)
+    try:
+        return cls(**kwargs)
+    except TypeError as exc:
+        _fail(where or cls.__name__, str(exc))
+
+
+def _merge(*layers: dict | None) -> dict:
+    out: dict = {}
+    for layer in layers:
+        out.update(layer or {})
+    return out
+
+
+def _method(entry, i: int, generations: int) -> MethodConfig:
+    where = f"methods[{i}]"
+    if isinstance(entry, str):
+        try:
+            method = get_method(entry)
+        except ValueError as exc:
+            _fail(where, str(exc))
+    elif isinstance(entry, dict):
+        entry = dict(entry)
+        unknown = set(entry) - {"name", "base", "teacher", "distill", "post_hoc_ts", "report_generation", "description"}
+        if unknown:
+            _fail(where, f"unknown key(s) {sorted(unknown)}; a method is name, base, teacher, distill, post_hoc_ts, report_generation")
+        if "name" not in entry:
+            _fail(where, "a custom method needs a name")
+        base = get_method(entry["base"]) if "base" in entry else MethodConfig(name="", description="")
+        teacher = build(MixupConfig, _merge(dataclasses.asdict(base.teacher), entry.get("teacher")), f"{where}.teacher")
+        distill = build(DistillConfig, _merge(dataclasses.asdict(base.distill), entry.get("distill")), f"{where}.distill")
+        method = dataclasses.replace(
+            base, name=entry["name"], description=entry.get("description", f"custom ({entry.get('base', 'from options')})"),
+            teacher=teacher, distill=distill, post_hoc_ts=entry.get("post_hoc_ts", base.post_hoc_ts),
+            report_generation=entry.get("report_generation", base.report_generation))
+    else:
+        _fail(where, f"expected a method name ({', '.join(list_methods())}) or a mapping")
+    method = method.with_default_generations(generations)
+    try:
+        method.validate()
+    except ValueError as exc:
+        _fail(where, str(exc))
+    return method
+
+
+def _dataset_source(value, where: str) -> str | UserDatasetSpec:
+    if isinstance(value, str):
+        if value not in DATASETS:
+            _fail(where, f"unknown dataset {value!r}; built-in: {', '.join(sorted(DATASETS))}, "
+                         "or give a mapping with path, text_column, label_column, labels")
+        return value
+    if isinstance(value, dict):
+        return build(UserDatasetSpec, value, where)
+    _fail(where, f"expected a dataset name or a mapping, got {value!r}")
+
+
+def _dataset(entry, i: int, train_top: dict, ood_top: dict) -> DatasetEntry:
+    where = f"datasets[{i}]"
+    if isinstance(entry, str):
+        entry = {"name": entry}
+    if not isinstance(entry, dict) or "name" not in entry:
+        _fail(where, "expected a dataset name or a mapping with at least `name`")
+    unknown = set(entry) - {"name", "source", "ood", "train", "ood_finetune"}
+    if unknown:
+        _fail(where, f"unknown key(s) {sorted(unknown)}; known: name, source, ood, train, ood_finetune")
+    name = entry["name"]
+    source = _dataset_source(entry.get("source", name), f"{where}.source" if "source" in entry else f"{where}.name")
+    if "ood" in entry:
+        ood = None if entry["ood"] is None else _dataset_source(entry["ood"], f"{where}.ood")
+    else:
+        ood = DATASETS[source].partner if isinstance(source, str) else source.partner
+    defaults = PAPER_DEFAULTS.get(source if isinstance(source, str) else "", {})
+    train = build(TrainConfig, _merge(defaults.get("train"), train_top, entry.get("train")), f"{where}.train")
+    try:
+        train.validate()
+    except ValueError as exc:
+        _fail(f"{where}.train", str(exc))
+    ood_cfg = None
+    if ood is not None and entry.get("ood_finetune", True) is not False:
+        ood_cfg = build(OODConfig, _merge(defaults.get("ood"), ood_top, entry.get("ood_finetune")), f"{where}.ood_finetune")
+        for p in ood_cfg.percents:
+            if not 0 < p <= 100:
+                _fail(f"{where}.ood_finetune.percents", f"{p} is not a percentage in (0, 100]")
+    return DatasetEntry(name=name, source=source, ood=ood, train=train, ood_finetune=ood_cfg)
+
+
+def parse_spec(raw: dict, *, source_path: str = "<spec>", data_root: str | None = None, check_data: bool = True) -> SweepSpec:
+    """Validate a spec mapping (as read from YAML) into a SweepSpec."""
+    if not isinstance(raw, dict):
+        raise SpecError(f"{source_path}: the spec must be a YAML mapping")
+    try:
+        return _parse(raw, source_path, data_root, check_data)
+    except SpecError as exc:
+        raise SpecError(f"{source_path}: {exc}") from None
+
+
+def _parse(raw: dict, source_path: str, data_root: str | None, check_data: bool) -> SweepSpec:
+    unknown = set(raw) - _TOP_KEYS
+    for key in sorted(unknown):
+        close = difflib.get_close_matches(key, sorted(_TOP_KEYS), n=1)
+        _fail(key, "unknown key" + (f"; did you mean {close[0]!r}?" if close else f"; known keys: {', '.join(sorted(_TOP_KEYS))}"))
+    for key in ("name", "seeds", "datasets", "methods"):
+        if key not in raw:
+            _fail(key, "missing; a spec needs name, seeds, datasets and methods")
+    name = _check_type(raw["name"], str, "name")
+    if not name.replace("-", "").replace("_", "").isalnum():
+        _fail("name", f"{name!r}: use letters, digits, - and _ only (it names the MLflow experiment and the run folder)")
+    seeds = _check_type(raw["seeds"], tuple[int, ...], "seeds")
+    if not seeds or len(set(seeds)) != len(seeds):
+        _fail("seeds", "give at least one seed, each once")
+    generations = _check_type(raw.get("generations", 4), int, "generations")
+    if not 1 <= generations <= 10:
+        _fail("generations", f"{generations} is out of range 1..10 (the paper uses 4)")
+    if not isinstance(raw["methods"], list) or not raw["methods"]:
+        _fail("methods", f"give a list of methods: {', '.join(list_methods())}")
+    methods = tuple(_method(m, i, generations) for i, m in enumerate(raw["methods"]))
+    names = [m.name for m in methods]
+    if len(set(names)) != len(names):
+        _fail("methods", f"a method is listed twice: {sorted(n for n in names if names.count(n) > 1)}")
+    if not isinstance(raw["datasets"], list) or not raw["datasets"]:
+        _fail("datasets", f"give a list of datasets: {', '.join(sorted(k for k, v in DATASETS.items() if v.role == 'id'))}")
+    train_top = raw.get("train") or {}
+    ood_top = raw.get("ood") or {}
+    for key, block in (("train", train_top), ("ood", ood_top)):
+        if not isinstance(block, dict):
+            _fail(key, "expected a mapping of settings")
+    datasets = tuple(_dataset(d, i, train_top, ood_top) for i, d in enumerate(raw["datasets"]))
+    calib = raw.get("calibration") or {}
+    if set(calib) - {"n_bins"}:
+        _fail("calibration", f"unknown key(s) {sorted(set(calib) - {'n_bins'})}; known: n_bins")
+    n_bins = _check_type(calib.get("n_bins", 10), int, "calibration.n_bins")
+    if n_bins < 1:
+        _fail("calibration.n_bins", "must be >= 1")
+    resources = build(Resources, raw.get("resources"), "resources")
+    if resources.cpus_per_trial <= 0.01 or resources.gpus_per_trial < 0:
+        _fail("resources", "cpus_per_trial must be > 0.01 and gpus_per_trial >= 0")
+    if resources.gpus_per_trial > 1 and resources.gpus_per_trial != int(resources.gpus_per_trial):
+        _fail("resources.gpus_per_trial", "above 1 a trial takes whole GPUs (e.g. 2), below 1 a fraction (e.g. 0.25)")
+    max_length = _check_type(raw.get("max_length", 128), int, "max_length")
+    if not 8 <= max_length <= 4096:
+        _fail("max_length", f"{max_length} is out of range 8..4096")
+    root = data_root or ""
+    spec = SweepSpec(
+        name=name, seeds=seeds, datasets=datasets, methods=methods,
+        model=_check_type(raw.get("model", PACKAGED_MINILM), str, "model"), max_length=max_length,
+        generations=generations, data=build(DataSettings, raw.get("data"), "data"), resources=resources,
+        n_bins=n_bins, data_root=root, device=_check_type(raw.get("device", "auto"), str, "device"),
+        source_path=source_path, raw=raw,
+    )
+    if check_data:
+        check_spec_data(spec)
+    return spec
+
+
+def check_spec_data(spec: SweepSpec) -> None:
+    """Every data file the sweep reads exists, checked before Ray starts."""
+    for i, entry in enumerate(spec.datasets):
+        for role, source in (("name", entry.source), ("ood", entry.ood)):
+            if source is None:
+                continue
+            try:
+                check_files(source, spec.data_root)
+            except DataError as exc:
+                _fail(f"datasets[{i}].{role}", str(exc))
+
+
+def load_spec(path: str | Path, *, data_root: str | None = None, check_data: bool = True) -> SweepSpec:
+    path = Path(path)
+    if not path.is_file():
+        raise SpecError(f"{path}: no such spec file; the specs shipped are in specs/ (e.g. specs/quickstart.yaml)")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f" line {mark.line + 1}" if mark else ""
+        raise SpecError(f"{path}:{line} is not valid YAML: {getattr(exc, 'problem', exc)}") from None
+    return parse_spec(raw, source_path=str(path), data_root=data_root, check_data=check_data)

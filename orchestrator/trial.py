@@ -1,0 +1,139 @@
+"""One Ray Tune trial: a (seed, dataset, method) chain, each generation a Ray task.
+
+The trainable only drives: for each stage it either finds it finished in the stage store
+(trained by another trial, or before a restart) or claims it and runs it as a Ray task that
+lands in the trial's placement group. A generation task returns (weights, result); the
+weights' ObjectRef goes straight into the next generation's task, so weights travel through
+the object store as CPU numpy arrays, never a temp file or the driver (PRIOR_WORK.md 3).
+After each generation the trial logs to its one MLflow run and gives Tune a report and a
+checkpoint, so a restarted trial resumes at its last finished generation.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+from pathlib import Path
+
+import ray
+from ray import tune
+
+from orchestrator.plan import TrialPlan
+from orchestrator.tracking import TrialRun
+from trainables.stage import StageSpec
+from trainables.store import StageStore
+
+_logger = logging.getLogger(__name__)
+
+# what MixUp teachers and OOD fine-tuning read of the data-map stage
+DATA_MAP_ARRAYS = ("gold_probs", "correct", "last_logits")
+REPORTED = ("val_macro_f1", "test_macro_f1", "test_weighted_f1", "test_ece", "test_ece_ts", "temperature", "ood_ece")
+
+
+@ray.remote(num_returns=2)
+def run_stage_task(spec_dict: dict, parent_weights, parent_result, data_map, store_root: str, threads: int):
+    """A generation as a Ray task; returns (weights, result) as two objects."""
+    import torch
+
+    from trainables.stage import run_stage
+
+    torch.set_num_threads(max(1, threads))
+    logging.basicConfig(level=logging.INFO)
+    spec = StageSpec.from_dict(spec_dict)
+    return run_stage(spec, parent_weights, parent_result, data_map, StageStore(store_root))
+
+
+class _Chain:
+    """Runs or finds the stages of one trial, keeping ObjectRefs of weights for the next one."""
+
+    def __init__(self, store: StageStore, cpus: float, gpus: float):
+        self.store, self.cpus, self.gpus = store, cpus, gpus
+        self.weights: dict[str, ray.ObjectRef] = {}
+        self.trained: list[str] = []
+
+    def weights_ref(self, key: str) -> ray.ObjectRef:
+        if key not in self.weights:  # finished earlier (shared or before a restart): from disk
+            self.weights[key] = ray.put(self.store.load_weights(key))
+        return self.weights[key]
+
+    def ensure(self, spec: StageSpec, data_map_key: str | None) -> dict:
+        key = spec.key()
+        if self.store.has(key):
+            return self.store.load_result(key)
+        with self.store.claim(key) as must_train:
+            if not must_train:
+                return self.store.load_result(key)
+            parent_w = self.weights_ref(spec.parent) if spec.parent else None
+            parent_r = self.store.load_result(spec.parent) if spec.parent else None
+            data_map = None
+            if data_map_key is not None and data_map_key != key:
+                arrays = self.store.load_arrays(data_map_key)
+                data_map = ray.put({k: arrays[k] for k in DATA_MAP_ARRAYS})
+            task = run_stage_task.options(num_cpus=self.cpus, num_gpus=self.gpus or None)
+            w_ref, r_ref = task.remote(_spec_dict(spec), parent_w, parent_r, data_map, str(self.store.root),
+                                       max(1, round(self.cpus)))
+            result = ray.get(r_ref)
+            self.weights[key] = w_ref
+            self.trained.append(key)
+            return result
+
+
+def _spec_dict(spec: StageSpec) -> dict:
+    import dataclasses
+
+    return dataclasses.asdict(spec)
+
+
+def run_trial(config: dict) -> None:
+    """The Tune function trainable (config: {"trial": TrialPlan dict, "sweep": settings})."""
+    plan = TrialPlan.from_dict(config["trial"])
+    sweep = config["sweep"]
+    store = StageStore(sweep["store_root"] if sweep["reuse"] else Path(sweep["store_root"]) / plan.key)
+    run = TrialRun(sweep["tracking_uri"], sweep["experiment_id"], plan.key,
+                   tags={"seed": str(plan.seed), "dataset": plan.dataset, "method": plan.method.name,
+                         "generations": str(len(plan.stages)),
+                         "emocal.ece": "ts" if plan.method.reports_scaled_ece else "raw",
+                         "emocal.report_generation": plan.method.report_generation},
+                   params=_params(plan, sweep))
+    start = 0
+    checkpoint = tune.get_checkpoint()
+    if checkpoint is not None:
+        with checkpoint.as_directory() as d:
+            start = json.loads((Path(d) / "state.json").read_text())["generation"]
+        _logger.info("trial %s resumes after generation %d", plan.key, start)
+    logged = run.logged_generations()
+    chain = _Chain(store, sweep["task_cpus"], sweep["task_gpus"])
+    map_key = plan.data_map.key() if plan.data_map else (plan.stages[0].key() if plan.stages[0].records_data_map else None)
+    try:
+        if plan.data_map is not None:
+            chain.ensure(plan.data_map, None)
+        for spec in plan.stages:
+            result = chain.ensure(spec, map_key)
+            g = spec.generation
+            if g not in logged:
+                run.log_generation(g, result["metrics"], store.artifacts(spec.key()))
+            if g <= start:
+                continue  # Tune already has this generation's report
+            metrics = {k: result["metrics"][k] for k in REPORTED if k in result["metrics"]}
+            with tempfile.TemporaryDirectory() as tmp:
+                (Path(tmp) / "state.json").write_text(json.dumps({"generation": g, "mlflow_run_id": run.run_id,
+                                                                  "stage": spec.key()}))
+                tune.report({"generation": g, "stage_trained": int(spec.key() in chain.trained), **metrics},
+                            checkpoint=tune.Checkpoint.from_directory(tmp))
+    except Exception:
+        run.finish("FAILED")
+        raise
+    run.finish("FINISHED")
+
+
+def _params(plan: TrialPlan, sweep: dict) -> dict:
+    first = plan.stages[0]
+    return {
+        "seed": plan.seed, "dataset": plan.dataset, "method": plan.method.name,
+        "teacher": plan.method.teacher.kind, "distill": plan.method.distill.kind,
+        "generations": len(plan.stages), "scale_student": plan.method.distill.scale_student,
+        "post_hoc_ts": plan.method.post_hoc_ts, "model": first.data.model, "max_length": first.data.max_length,
+        "epochs": first.train.epochs, "batch_size": first.train.batch_size, "lr": first.train.lr,
+        "ood_percents": ",".join(f"{p:g}" for p in first.ood.percents) if first.ood else "",
+        "spec": sweep["spec_name"],
+    }

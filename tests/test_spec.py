@@ -1,0 +1,103 @@
+"""Specs: every shipped spec parses; bad input is refused with the key or file named; the plan shares stages."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from orchestrator.plan import build_plan, plan_summary
+from orchestrator.spec import SpecError, load_spec, parse_spec
+
+SPECS = sorted((Path(__file__).resolve().parents[1] / "specs").glob("*.yaml"))
+BASE = {"name": "t", "seeds": [0], "methods": ["csd"], "datasets": ["isear"], "generations": 2}
+
+
+@pytest.mark.parametrize("path", SPECS, ids=[p.name for p in SPECS])
+def test_shipped_specs_parse(path, data_root):
+    spec = load_spec(path, data_root=str(data_root))
+    assert build_plan(spec)
+
+
+def _parse(data_root, **changes):
+    raw = {**BASE, **changes}
+    return parse_spec(raw, source_path="t.yaml", data_root=str(data_root))
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"trian": {"lr": 1e-5}}, r"trian: unknown key; did you mean 'train'\?"),
+    ({"train": {"lr": "fast"}}, r"train\.lr: expected a number"),
+    ({"train": {"epochs": 0}}, r"train: epochs must be >= 1"),
+    ({"methods": ["sim_mixup_cds"]}, r"methods\[0\]: unknown method 'sim_mixup_cds'; known methods"),
+    ({"methods": [{"name": "v", "base": "csd", "distill": {"generations": 1}}]}, r"methods\[0\].*no student"),
+    ({"datasets": ["isaer"]}, r"datasets\[0\]\.name: unknown dataset 'isaer'"),
+    ({"seeds": []}, r"seeds: give at least one seed"),
+    ({"ood": {"percents": [150]}}, r"percents: 150.0 is not a percentage"),
+    ({"resources": {"gpus_per_trial": 1.5}}, r"resources\.gpus_per_trial"),
+])
+def test_bad_specs_name_the_key(data_root, changes, message):
+    with pytest.raises(SpecError, match=message):
+        _parse(data_root, **changes)
+
+
+def test_missing_data_file_names_file_and_fetch_command(tmp_path):
+    (tmp_path / "isear").mkdir()
+    with pytest.raises(SpecError, match=r"isear.csv.*python -m orchestrator.data fetch isear"):
+        parse_spec(BASE, source_path="t.yaml", data_root=str(tmp_path))
+
+
+def test_bad_yaml_names_the_line(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nseeds: [0\n")
+    with pytest.raises(SpecError, match=r"bad.yaml: line \d+"):
+        load_spec(bad)
+
+
+def test_custom_method_from_options(data_root):
+    spec = _parse(data_root, methods=[{"name": "sim_logits_batch", "base": "sim_mixup_csd",
+                                       "teacher": {"layer": "logits", "alpha": 0.4, "scope": "batch"}}])
+    m = spec.methods[0]
+    assert (m.teacher.kind, m.teacher.layer, m.teacher.alpha, m.teacher.scope, m.distill.kind) == \
+        ("sim", "logits", 0.4, "batch", "csd")
+
+
+def test_paper_defaults_per_dataset(data_root):
+    spec = _parse(data_root, datasets=["goemotions", "empathetic_dialogues", {"name": "isear", "train": {"lr": 1e-5}}])
+    got = {d.name: (d.train.batch_size, d.train.lr, d.ood_finetune.batch_size, d.ood) for d in spec.datasets}
+    assert got == {"goemotions": (64, 2.5e-5, 8, "dailydialog"), "empathetic_dialogues": (64, 5e-5, 16, "ssec"),
+                   "isear": (32, 1e-5, 8, "emotion_stimulus")}
+
+
+def test_plan_shares_prefixes(data_root):
+    spec = _parse(data_root, methods=["ce", "sd", "csd", "ce_ts", "sim_mixup_csd", "sim_m_mixup"], seeds=[0, 1])
+    trials = build_plan(spec)
+    keys = {t.method.name: [s.key() for s in t.all_stages] for t in trials if t.seed == 0}
+    ce = keys["ce"][0]
+    assert keys["sd"][0] == keys["csd"][0] == keys["ce_ts"][0] == ce  # one CE teacher
+    assert keys["sd"][1] != keys["csd"][1]  # T = 1 vs calibrated T
+    assert keys["sim_mixup_csd"][0] == ce  # the data map is the CE teacher's run
+    assert keys["sim_mixup_csd"][1] == keys["sim_m_mixup"][1]  # the same Sim-MixUp teacher
+    summary = plan_summary(spec, trials)
+    # per seed: ce, sd g2, csd g2, sim g1, sim+csd g2 = 5 unique stages
+    assert summary["stages_unique"] == 10 and summary["stages_total"] == 2 * (1 + 2 + 2 + 1 + 3 + 2)
+
+
+def test_dry_run_json(data_root):
+    out = subprocess.run([sys.executable, "-m", "orchestrator.sweep", "specs/full_paper.yaml", "--dry-run",
+                          "--format", "json", "--data-root", str(data_root)],
+                         capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1], check=True)
+    plan = json.loads(out.stdout)
+    assert len(plan["trials"]) == 3 * 5 * 17
+    assert plan["stages_unique"] < plan["stages_total"]
+    assert plan["resources"]["gpus_per_trial"] > 0
+
+
+def test_missing_data_root_is_a_clear_error(monkeypatch):
+    monkeypatch.delenv("EMOCAL_DATA", raising=False)
+    out = subprocess.run([sys.executable, "-m", "orchestrator.sweep", "specs/quickstart.yaml"], capture_output=True,
+                         text=True, cwd=Path(__file__).resolve().parents[1], env={"PATH": "/usr/bin:/bin"} | {
+                             k: v for k, v in __import__("os").environ.items() if k != "EMOCAL_DATA"})
+    assert out.returncode == 2 and "--data-root" in out.stderr

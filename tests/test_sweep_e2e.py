@@ -1,0 +1,116 @@
+"""A real sweep through Ray Tune on real ISEAR / Emotion-Stimulus text with a tiny encoder.
+
+Checks what a user relies on: one MLflow run per trial with every generation's metrics and
+the OOD percentages, shared stages trained once, the report printed and written, and a
+resume that re-trains nothing and duplicates nothing.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+METHODS = ["ce", "csd", "sim_mixup_csd"]
+PER_GENERATION = ["val_macro_f1", "val_weighted_f1", "val_ece", "val_ece_ts", "test_macro_f1", "test_weighted_f1",
+                  "test_ece", "test_ece_ts", "temperature", "ood_macro_f1", "ood_ece",
+                  "ood_ft1_macro_f1", "ood_ft1_ece", "ood_ft3_macro_f1", "ood_ft3_ece"]
+
+
+def tiny_spec(model: str, name: str = "e2e") -> dict:
+    return {
+        "name": name, "model": model, "max_length": 32, "seeds": [0], "generations": 2, "methods": METHODS,
+        "datasets": ["isear"], "data": {"max_train": 48, "max_eval": 30},
+        "train": {"epochs": 1, "batch_size": 16, "lr": 1e-3}, "ood": {"percents": [1, 3], "epochs": 1},
+        "resources": {"cpus_per_trial": 1},
+    }
+
+
+def run_sweep(workdir: Path, spec_path: Path, data_root: Path, *extra: str, timeout: int = 400):
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{workdir / 'mlflow.db'}", "RAY_DEDUP_LOGS": "0"}
+    return subprocess.run([sys.executable, "-m", "orchestrator.sweep", str(spec_path), "--data-root", str(data_root),
+                           "--output", str(workdir / "runs"), "--num-cpus", "2", "--no-dashboard", *extra],
+                          cwd=workdir, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def mlflow_runs(workdir: Path, name: str):
+    from mlflow import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{workdir / 'mlflow.db'}")
+    exp = client.get_experiment_by_name(name)
+    return client, client.search_runs([exp.experiment_id])
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory, tiny_model, data_root):
+    workdir = tmp_path_factory.mktemp("sweep")
+    spec_path = workdir / "e2e.yaml"
+    spec_path.write_text(yaml.safe_dump(tiny_spec(tiny_model)))
+    out = run_sweep(workdir, spec_path, data_root)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-5000:]
+    return workdir, spec_path, out
+
+
+@pytest.mark.slow
+def test_every_trial_and_generation_lands_in_mlflow(sweep):
+    workdir, _, _ = sweep
+    client, runs = mlflow_runs(workdir, "e2e")
+    assert sorted(r.data.tags["method"] for r in runs) == sorted(METHODS)
+    for run in runs:
+        tags = run.data.tags
+        assert tags["seed"] == "0" and tags["dataset"] == "isear" and run.info.status == "FINISHED"
+        generations = 1 if tags["method"] == "ce" else 2
+        for metric in PER_GENERATION:
+            steps = sorted(m.step for m in client.get_metric_history(run.info.run_id, metric))
+            assert steps == list(range(1, generations + 1)), (tags["method"], metric, steps)
+        artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "gen1")}
+        assert {"gen1/reliability_test.png", "gen1/confusion_test.png", "gen1/temperature_curve.png"} <= artifacts
+
+
+@pytest.mark.slow
+def test_shared_stages_are_trained_once(sweep):
+    workdir, _, _ = sweep
+    trained = (workdir / "runs" / "e2e" / "stages" / "trained.log").read_text().split()
+    # ce g1 (also the data map, shared by all three), csd g2, sim g1, sim+csd g2
+    assert len(trained) == len(set(trained)) == 4
+
+
+@pytest.mark.slow
+def test_report_is_printed_and_written(sweep):
+    workdir, _, out = sweep
+    assert "F1 macro (weighted)" in out.stdout and "mlflow ui" in out.stdout
+    report = (workdir / "runs" / "e2e" / "report.md").read_text()
+    for method in METHODS:
+        assert f"| {method} |" in report
+    assert (workdir / "runs" / "e2e" / "report.csv").read_text().count("\n") == len(METHODS) + 1
+
+
+@pytest.mark.slow
+def test_resume_retrains_nothing_and_keeps_one_run_per_trial(sweep, data_root):
+    workdir, spec_path, _ = sweep
+    log = workdir / "runs" / "e2e" / "stages" / "trained.log"
+    before = log.read_text()
+    out = run_sweep(workdir, spec_path, data_root, "--resume")
+    assert out.returncode == 0, out.stderr[-5000:]
+    assert log.read_text() == before
+    client, runs = mlflow_runs(workdir, "e2e")
+    assert len(runs) == len(METHODS)
+    for run in runs:
+        assert len(client.get_metric_history(run.info.run_id, "test_macro_f1")) == int(run.data.tags["generations"])
+
+
+@pytest.mark.slow
+def test_changed_spec_is_refused_on_resume(sweep, data_root):
+    workdir, spec_path, _ = sweep
+    changed = workdir / "changed" / "e2e.yaml"
+    changed.parent.mkdir()
+    spec = yaml.safe_load(spec_path.read_text())
+    spec["train"]["lr"] = 5e-4
+    changed.write_text(yaml.safe_dump(spec))
+    out = run_sweep(workdir, changed, data_root, "--resume")
+    assert out.returncode == 2
+    assert "changed since the run" in out.stderr and "lr: 0.0005" in out.stderr

@@ -1,0 +1,181 @@
+"""Methods as points in a few orthogonal axes, and the named presets of the paper's rows.
+
+METHOD.md, "The methods of the tables": teacher recipe (ce | rand | ea(0.66 or 1.0) | sim
+MixUp), distillation (none | sd | csd, generations, scale_student), and post-hoc temperature
+scaling. A preset is a named combination, never a class; a spec may also give the options
+directly for a new variant.
+
+Generations count every model of the chain, the teacher included: the paper's table 11 has
+"RoBERTa+CSD Gen 1" equal to "RoBERTa + TS", i.e. gen 1 is the teacher and gen 2 its first
+student. "1G-SD" is therefore a teacher plus one student (2 generations).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+MIXUP_KINDS = ("none", "rand", "ea", "sim")
+DISTILL_KINDS = ("none", "sd", "csd")
+
+
+@dataclass(frozen=True)
+class MixupConfig:
+    """How the generation-1 teacher is trained (METHOD.md, Saliency and Sim-MixUp).
+
+    Attributes:
+        kind: none (plain CE), rand (partner from the whole set), ea (random partner from the
+            other data-map subset), sim (most similar and dissimilar partner by saliency).
+        alpha: lam ~ Beta(alpha, alpha); the paper's 5 (the predecessor code used 0.4).
+        ea_fraction: 1.0 splits the data map in halves; 0.66 takes the top-33% confident as
+            easy and the top-33% variable as ambiguous (Hosseini and Caragea 2022).
+        layer: mix the head's penultimate "features" (the paper) or the "logits" (TDMixUp code).
+        scope: partners searched in the whole other "half" (the paper) or only in a random
+            mini-batch of it ("batch", the predecessor code).
+        main_weight: weight of the sample's own CE; the rest is split over its mixes
+            (0.8 + 0.1 + 0.1 for Sim-MixUp, 0.8 + 0.2 for one partner).
+        signed_saliency: use softmax - onehot instead of its absolute value.
+    """
+
+    kind: str = "none"
+    alpha: float = 5.0
+    ea_fraction: float = 1.0
+    layer: str = "features"
+    scope: str = "half"
+    main_weight: float = 0.8
+    signed_saliency: bool = False
+
+    @property
+    def needs_data_map(self) -> bool:
+        return self.kind in ("ea", "sim")
+
+
+@dataclass(frozen=True)
+class DistillConfig:
+    """Self-distillation over generations (METHOD.md, Self-distillation).
+
+    Attributes:
+        kind: none, sd (T = 1 every generation) or csd (T = the teacher's validation-ECE optimum).
+        generations: models in the chain, teacher included; None takes the sweep's default.
+        scale_student: divide the student's logits by T inside the KL too.
+        annealing: lam_t = 1 - step / total_steps (BAM); off keeps lam_t = 0.5.
+    """
+
+    kind: str = "none"
+    generations: int | None = None
+    scale_student: bool = False
+    annealing: bool = True
+
+
+@dataclass(frozen=True)
+class MethodConfig:
+    """One row of the paper's tables."""
+
+    name: str
+    description: str
+    teacher: MixupConfig = field(default_factory=MixupConfig)
+    distill: DistillConfig = field(default_factory=DistillConfig)
+    post_hoc_ts: bool = False
+    report_generation: str = "best"  # best (by ID validation macro F1) | last
+
+    @property
+    def generations(self) -> int:
+        if self.distill.kind == "none":
+            return 1
+        if self.distill.generations is None:
+            raise ValueError(f"method {self.name!r}: generations not resolved; call with_default_generations")
+        return self.distill.generations
+
+    def with_default_generations(self, generations: int) -> "MethodConfig":
+        if self.distill.kind == "none" or self.distill.generations is not None:
+            return self
+        return replace(self, distill=replace(self.distill, generations=generations))
+
+    @property
+    def reports_scaled_ece(self) -> bool:
+        """CSD-family generations report ECE after their own validation-optimal T (METHOD.md)."""
+        return self.distill.kind == "csd" or self.post_hoc_ts
+
+    def validate(self) -> None:
+        """Refuse option sets that do not fit, before anything runs."""
+        where = f"method {self.name!r}"
+        t, d = self.teacher, self.distill
+        if t.kind not in MIXUP_KINDS:
+            raise ValueError(f"{where}: teacher.kind {t.kind!r} is not one of {', '.join(MIXUP_KINDS)}")
+        if d.kind not in DISTILL_KINDS:
+            raise ValueError(f"{where}: distill.kind {d.kind!r} is not one of {', '.join(DISTILL_KINDS)}")
+        if t.layer not in ("features", "logits"):
+            raise ValueError(f"{where}: teacher.layer must be features or logits, not {t.layer!r}")
+        if t.scope not in ("half", "batch"):
+            raise ValueError(f"{where}: teacher.scope must be half or batch, not {t.scope!r}")
+        if t.alpha <= 0:
+            raise ValueError(f"{where}: teacher.alpha must be > 0 (Beta(alpha, alpha)), got {t.alpha}")
+        if not 0.0 < t.ea_fraction <= 1.0:
+            raise ValueError(f"{where}: teacher.ea_fraction must be in (0, 1], got {t.ea_fraction}")
+        if not 0.0 < t.main_weight <= 1.0:
+            raise ValueError(f"{where}: teacher.main_weight must be in (0, 1], got {t.main_weight}")
+        if d.kind == "none":
+            if d.generations not in (None, 1):
+                raise ValueError(
+                    f"{where}: distill.kind none trains one model, but distill.generations is {d.generations}; "
+                    "use sd or csd for several generations"
+                )
+            if d.scale_student:
+                raise ValueError(f"{where}: scale_student needs distillation (sd or csd)")
+        elif d.generations is not None and d.generations < 2:
+            raise ValueError(
+                f"{where}: {d.kind} with {d.generations} generation has no student to distil into; "
+                "generations counts the teacher too, so use 2 or more"
+            )
+        if self.report_generation not in ("best", "last"):
+            raise ValueError(f"{where}: report_generation must be best or last")
+
+
+def _m(name: str, description: str, **kw) -> MethodConfig:
+    return MethodConfig(name=name, description=description, **kw)
+
+
+_CE = MixupConfig("none")
+_RAND = MixupConfig("rand")
+_EA = MixupConfig("ea", ea_fraction=1.0)
+_EA66 = MixupConfig("ea", ea_fraction=0.66)
+_SIM = MixupConfig("sim")
+_SD = DistillConfig("sd")
+_CSD = DistillConfig("csd")
+_ONE_STUDENT = 2  # teacher + one student
+
+PRESETS: dict[str, MethodConfig] = {
+    m.name: m
+    for m in [
+        _m("ce", "Plain cross-entropy fine-tuning (the paper's 'RoBERTa' row)", teacher=_CE),
+        _m("ce_ts", "CE + post-hoc temperature scaling ('RoBERTa + TS')", teacher=_CE, post_hoc_ts=True),
+        _m("rand_m_mixup", "Manifold MixUp with random partners", teacher=_RAND),
+        _m("rand_m_mixup_ts", "Rand-M-MixUp + TS", teacher=_RAND, post_hoc_ts=True),
+        _m("ea66_m_mixup", "66% EA-M-MixUp (Hosseini and Caragea 2022)", teacher=_EA66),
+        _m("ea66_m_mixup_ts", "66% EA-M-MixUp + TS", teacher=_EA66, post_hoc_ts=True),
+        _m("ea_m_mixup", "EA-M-MixUp on the two data-map halves (table 3)", teacher=_EA),
+        _m("sim_m_mixup", "Sim-M-MixUp alone (table 3)", teacher=_SIM),
+        _m("sd", "Self-distillation over generations, T = 1", teacher=_CE, distill=_SD),
+        _m("csd", "Calibration-based self-distillation (Li and Caragea 2023)", teacher=_CE, distill=_CSD),
+        _m("1g_sd_ea66", "1G-SD + 66% EA-MixUp", teacher=_EA66,
+           distill=DistillConfig("sd", generations=_ONE_STUDENT), report_generation="last"),
+        _m("1g_csd_ea66", "1G-CSD + 66% EA-MixUp", teacher=_EA66,
+           distill=DistillConfig("csd", generations=_ONE_STUDENT), report_generation="last"),
+        _m("rand_mixup_csd", "Rand-M-MixUp teacher + CSD (table 3)", teacher=_RAND, distill=_CSD),
+        _m("ea_mixup_csd", "EA-M-MixUp teacher + CSD (table 3)", teacher=_EA, distill=_CSD),
+        _m("sim_mixup_csd", "Sim-MixUp teacher + CSD (the paper's method)", teacher=_SIM, distill=_CSD),
+        _m("csd_scaled_student", "CSD with the student scaled by T too (table 8)", teacher=_CE,
+           distill=DistillConfig("csd", scale_student=True)),
+        _m("sim_mixup_csd_scaled_student", "Sim-MixUp + CSD, student scaled (table 8)", teacher=_SIM,
+           distill=DistillConfig("csd", scale_student=True)),
+    ]
+}
+
+
+def list_methods() -> list[str]:
+    return sorted(PRESETS)
+
+
+def get_method(name: str) -> MethodConfig:
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise ValueError(f"unknown method {name!r}; known methods: {', '.join(list_methods())}") from None

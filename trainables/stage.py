@@ -1,0 +1,298 @@
+"""One stage of a chain: train one generation, evaluate it ID and OOD, fine-tune it on OOD data.
+
+Algorithm 2 of the paper, one step at a time: generation 1 is the teacher (plain CE, or a
+MixUp recipe that needs a data map); generation g >= 2 is a born-again student distilled from
+generation g-1 with T = 1 (SD) or the teacher's validation-ECE-optimal T (CSD). Every
+generation is evaluated on the ID validation and test sets (raw and temperature-scaled), on
+the OOD test set without fine-tuning, and after OOD fine-tuning at each percentage
+(section 4.4). A stage is a pure function of its `StageSpec`, whose hash is its key.
+
+Plain Python: no Ray, no MLflow. orchestrator/trial.py runs it as a Ray task.
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+import functools
+import hashlib
+import json
+import logging
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from trainables import calibration, plots
+from trainables.batching import Encoded, encode
+from trainables.cartography import DataMap
+from trainables.data import PreparedDataset, Split, UserDatasetSpec, load_dataset, ood_finetune_indices
+from trainables.methods.losses import CrossEntropyTask, DistillTask, MixupTask
+from trainables.methods.partners import OtherSubsetPartners, RandomPartners, SaliencyPartners, saliency
+from trainables.methods.registry import DistillConfig, MixupConfig
+from trainables.models import build_model, load_numpy_state, load_tokenizer, state_to_numpy
+from trainables.store import StageStore
+from trainables.train import TrainConfig, pick_device, predict_logits, set_seed, train
+
+_logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Which data a chain trains and evaluates on, and how much of it (quickstart subsamples).
+
+    Caps are stratified draws with `split_seed`, the same for every training seed.
+    """
+
+    dataset: str | UserDatasetSpec
+    ood_dataset: str | UserDatasetSpec | None
+    data_root: str
+    model: str
+    max_length: int = 128
+    split_seed: int = 13
+    max_train: int | None = None
+    max_eval: int | None = None
+
+
+@dataclass(frozen=True)
+class OODConfig:
+    """OOD fine-tuning (section 4.4): from every generation, `epochs` on p% of the OOD data.
+
+    Each OOD sample is mixed (features, lam ~ Beta(alpha, alpha)) with a random ambiguous ID
+    sample; loss = ood_weight * CE(OOD) + (1 - ood_weight) * CE(mix), i.e. the OOD rows and
+    their mixes count equally by default. Evaluated without temperature scaling.
+    """
+
+    percents: tuple[float, ...] = (1.0, 3.0, 5.0)
+    epochs: int = 4
+    batch_size: int = 8
+    lr: float | None = None  # None: the ID learning rate
+    alpha: float = 5.0
+    ood_weight: float = 0.5
+
+
+@dataclass(frozen=True)
+class StageSpec:
+    """Everything that determines one generation's outcome; its hash is the stage key."""
+
+    generation: int
+    seed: int
+    data: DataConfig
+    train: TrainConfig
+    teacher: MixupConfig  # generation 1's recipe
+    distill: DistillConfig  # how generation >= 2 learns from its parent
+    parent: str | None = None  # key of generation - 1
+    data_map: str | None = None  # key of the stage whose training dynamics give the data map
+    ood: OODConfig | None = field(default_factory=OODConfig)
+    n_bins: int = 10
+    device: str = "auto"
+
+    @property
+    def records_data_map(self) -> bool:
+        """The plain-CE teacher is the data-map run (METHOD.md: a data map depends only on
+        dataset, model, seed and training settings, so it is this stage, computed once)."""
+        return self.generation == 1 and self.teacher.kind == "none"
+
+    def key(self) -> str:
+        payload = dataclasses.asdict(self)
+        payload.pop("device")  # where it runs does not change what it is
+        if self.generation > 1:
+            payload.pop("teacher")  # a student depends on its teacher only through `parent`
+        else:
+            payload.pop("distill")
+        blob = json.dumps(payload, sort_keys=True, default=str)
+        return f"g{self.generation}-" + hashlib.sha256(blob.encode()).hexdigest()[:20]
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "StageSpec":
+        d = dict(d)
+        data = dict(d["data"])
+        for k in ("dataset", "ood_dataset"):
+            if isinstance(data.get(k), dict):
+                data[k] = UserDatasetSpec(**{**data[k], "labels": tuple(data[k]["labels"])})
+        d["data"] = DataConfig(**data)
+        d["train"] = TrainConfig(**d["train"])
+        d["teacher"] = MixupConfig(**d["teacher"])
+        d["distill"] = DistillConfig(**d["distill"])
+        if d.get("ood") is not None:
+            d["ood"] = OODConfig(**{**d["ood"], "percents": tuple(d["ood"]["percents"])})
+        return cls(**d)
+
+
+@dataclass
+class PreparedData:
+    """Tokenised ID and OOD data of one DataConfig."""
+
+    id_data: PreparedDataset
+    train: Encoded
+    validation: Encoded
+    test: Encoded
+    ood_data: PreparedDataset | None
+    ood_test: Encoded | None
+
+
+def _cap(split: Split, limit: int | None, seed: int) -> Split:
+    """A stratified subsample of at most `limit` rows (all rows when limit is None)."""
+    if limit is None or len(split) <= limit:
+        return split
+    from sklearn.model_selection import train_test_split
+
+    keep, _ = train_test_split(np.arange(len(split)), train_size=limit, random_state=seed, stratify=split.labels)
+    return split.subset(np.sort(keep))
+
+
+@functools.lru_cache(maxsize=4)
+def prepare_data(cfg: DataConfig) -> PreparedData:
+    """Load, cap and tokenise once per worker process (stages of a trial share a worker)."""
+    tokenizer = load_tokenizer(cfg.model)
+    ds = load_dataset(cfg.dataset, cfg.data_root, split_seed=cfg.split_seed)
+
+    def enc(split: Split) -> Encoded:
+        return encode(split.texts, split.labels, tokenizer, cfg.max_length)
+
+    train_split = _cap(ds.train, cfg.max_train, cfg.split_seed)
+    val, test = (_cap(s, cfg.max_eval, cfg.split_seed) for s in (ds.validation, ds.test))
+    ood = ood_test = None
+    if cfg.ood_dataset is not None:
+        ood = load_dataset(cfg.ood_dataset, cfg.data_root, split_seed=cfg.split_seed)
+        if tuple(ood.labels) != tuple(ds.labels):
+            raise ValueError(f"OOD dataset {ood.name} labels {ood.labels} are not in the order of {ds.name}'s {ds.labels}")
+        ood_test = enc(_cap(ood.test, cfg.max_eval, cfg.split_seed))
+    return PreparedData(ds, enc(train_split), enc(val), enc(test), ood, ood_test)
+
+
+def _metrics(prefix: str, logits: np.ndarray, labels: np.ndarray, temperature: float | None = None) -> dict:
+    """calibration_report under `prefix_`; with a temperature, the scaled ECE as `prefix_ece_ts`."""
+    out = {f"{prefix}_{k}": v for k, v in calibration.calibration_report(logits, labels).items()}
+    if temperature is not None:
+        scaled = calibration.calibration_report(logits, labels, temperature=temperature)
+        out[f"{prefix}_ece_ts"] = scaled["ece"]
+    return out
+
+
+def _teacher_task(spec: StageSpec, data: PreparedData, data_map: dict | None):
+    """Task and epoch rows of generation 1 (METHOD.md, Saliency and Sim-MixUp)."""
+    recipe = spec.teacher
+    n = len(data.train)
+    if recipe.kind == "none":
+        return CrossEntropyTask(), None
+    if recipe.kind == "rand":
+        return MixupTask(RandomPartners(np.arange(n)), recipe.alpha, recipe.main_weight, recipe.layer), None
+    dmap = DataMap.from_arrays(data_map)
+    easy, ambiguous = dmap.regions(recipe.ea_fraction)
+    # 66% EA trains on the two 33% subsets only (Hosseini and Caragea 2022); halves cover all.
+    rows = np.sort(np.concatenate([easy, ambiguous]))
+    if recipe.kind == "ea":
+        partners = OtherSubsetPartners(easy, ambiguous, n)
+        return MixupTask(partners, recipe.alpha, recipe.main_weight, recipe.layer), rows
+    initial = saliency(torch.from_numpy(data_map["last_logits"]), torch.from_numpy(data.train.labels),
+                       recipe.signed_saliency).numpy()
+    partners = SaliencyPartners(easy, ambiguous, initial, recipe.scope, recipe.signed_saliency)
+    return MixupTask(partners, recipe.alpha, recipe.main_weight, recipe.layer), rows
+
+
+def _ood_finetune(spec: StageSpec, model, data: PreparedData, ambiguous: np.ndarray, percent: float) -> np.ndarray:
+    """Fine-tune a copy of `model` on p% OOD + MixUp with ambiguous ID rows; OOD test logits."""
+    cfg = spec.ood
+    tokenizer = load_tokenizer(spec.data.model)
+    pool = data.ood_data.train
+    picked = ood_finetune_indices(data.ood_data, percent, seed=spec.data.split_seed)
+    ood_rows = encode([pool.texts[i] for i in picked], pool.labels[picked], tokenizer, spec.data.max_length)
+    joined = ood_rows.concat(data.train)
+    partners = RandomPartners(len(ood_rows) + np.asarray(ambiguous))
+    task = MixupTask(partners, cfg.alpha, cfg.ood_weight, "features")
+    train_cfg = dataclasses.replace(spec.train, epochs=cfg.epochs, batch_size=cfg.batch_size,
+                                    lr=cfg.lr or spec.train.lr, select="last")
+    tuned = copy.deepcopy(model)
+    train(tuned, task, joined, None, train_cfg, seed=spec.seed + int(percent * 100), rows=np.arange(len(ood_rows)))
+    return predict_logits(tuned, data.ood_test, spec.train.eval_batch_size, spec.train.bf16)
+
+
+def run_stage(spec: StageSpec, parent_weights: dict | None, parent_result: dict | None,
+              data_map: dict | None, store: StageStore) -> tuple[dict, dict]:
+    """Train, evaluate and save one generation. Returns (weights, result).
+
+    Args:
+        parent_weights: generation g-1's weights (numpy), for a student.
+        parent_result: generation g-1's result (its temperature), for a student.
+        data_map: arrays of the data-map stage (gold_probs, correct, last_logits), when the
+            teacher recipe or OOD fine-tuning needs one.
+    """
+    device = pick_device(spec.device)
+    data = prepare_data(spec.data)
+    labels = data.id_data.labels
+    set_seed(spec.seed)
+    # every generation starts from the pretrained encoder (born-again); heads differ per generation
+    model = build_model(spec.data.model, len(labels), seed=spec.seed * 1000 + spec.generation).to(device)
+
+    if spec.generation == 1:
+        task, rows = _teacher_task(spec, data, data_map)
+        temperature_used = None
+    else:
+        teacher = build_model(spec.data.model, len(labels), seed=0).to(device)
+        load_numpy_state(teacher, parent_weights)
+        teacher_logits = predict_logits(teacher, data.train, spec.train.eval_batch_size, spec.train.bf16)
+        del teacher
+        temperature_used = parent_result["temperature"] if spec.distill.kind == "csd" else 1.0
+        task = DistillTask(teacher_logits, temperature_used, spec.distill.scale_student, spec.distill.annealing)
+        rows = None
+
+    fit = train(model, task, data.train, data.validation, spec.train, seed=spec.seed * 1000 + spec.generation,
+                rows=rows, record_dynamics=spec.records_data_map)
+    val_logits = predict_logits(model, data.validation, spec.train.eval_batch_size, spec.train.bf16)
+    test_logits = predict_logits(model, data.test, spec.train.eval_batch_size, spec.train.bf16)
+    temperature, temps, eces = calibration.fit_temperature(val_logits, data.validation.labels,
+                                                          n_bins=spec.n_bins, return_curve=True)
+    metrics = {"temperature": float(temperature), "best_epoch": fit.best_epoch}
+    if temperature_used is not None:
+        metrics["distill_temperature"] = float(temperature_used)
+    metrics.update(_metrics("val", val_logits, data.validation.labels, temperature))
+    metrics.update(_metrics("test", test_logits, data.test.labels, temperature))
+    arrays = {"val_logits": val_logits, "val_labels": data.validation.labels,
+              "test_logits": test_logits, "test_labels": data.test.labels,
+              "temperature_grid": temps, "temperature_ece": eces}
+
+    if spec.records_data_map:
+        arrays.update(gold_probs=fit.gold_probs, correct=fit.correct, last_logits=fit.last_logits)
+        data_map = arrays
+
+    if spec.ood is not None and data.ood_test is not None:
+        ood_logits = predict_logits(model, data.ood_test, spec.train.eval_batch_size, spec.train.bf16)
+        metrics.update(_metrics("ood", ood_logits, data.ood_test.labels))
+        arrays.update(ood_logits=ood_logits, ood_labels=data.ood_test.labels)
+        _, ambiguous = DataMap.from_arrays(data_map).regions(1.0)
+        for p in spec.ood.percents:
+            tag = f"ood_ft{p:g}"
+            ft_logits = _ood_finetune(spec, model, data, ambiguous, p)
+            metrics.update(_metrics(tag, ft_logits, data.ood_test.labels))
+            arrays[f"{tag}_logits"] = ft_logits
+
+    result = {"key": spec.key(), "generation": spec.generation, "temperature": float(temperature),
+              "metrics": metrics, "history": fit.history, "labels": list(labels)}
+    weights = state_to_numpy(model)
+    with tempfile.TemporaryDirectory() as tmp:
+        _write_plots(Path(tmp), spec, data, arrays, float(temperature))
+        store.save(spec.key(), result, weights, arrays, tmp)
+    _logger.info("stage %s done: test macro F1 %.2f, ECE %.2f (TS %.2f)", spec.key(),
+                 metrics["test_macro_f1"], metrics["test_ece"], metrics["test_ece_ts"])
+    return weights, result
+
+
+def _write_plots(out: Path, spec: StageSpec, data: PreparedData, arrays: dict, temperature: float) -> None:
+    """Reliability diagrams (before/after TS), confusion of test errors, ECE-vs-T, data map."""
+    names = list(data.id_data.labels)
+    plots.reliability_pair(arrays["test_logits"], arrays["test_labels"], temperature,
+                           out / "reliability_test.png")
+    plots.confusion_matrix_plot(arrays["test_logits"].argmax(-1), arrays["test_labels"], names,
+                                out / "confusion_test.png")
+    plots.temperature_curve_plot(arrays["temperature_grid"], arrays["temperature_ece"], temperature,
+                                 out / "temperature_curve.png")
+    if "gold_probs" in arrays:
+        dmap = DataMap.from_arrays(arrays)
+        easy, _ = dmap.regions(1.0)
+        mask = np.zeros(dmap.gold_probs.shape[1], dtype=bool)
+        mask[easy] = True
+        plots.data_map_plot(dmap.confidence, dmap.variability, dmap.correctness, out / "data_map.png", easy_mask=mask)
+    if "ood_logits" in arrays:
+        plots.reliability_pair(arrays["ood_logits"], arrays["ood_labels"], 1.0, out / "reliability_ood.png")
