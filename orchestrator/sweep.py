@@ -44,6 +44,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--num-gpus", type=float, help="GPUs of the local Ray instance (default: all)")
     p.add_argument("--dashboard-host", default="127.0.0.1", help="Ray dashboard bind address (default 127.0.0.1)")
     p.add_argument("--dashboard-port", type=int, default=8265)
+    p.add_argument("--no-dashboard", action="store_true", help="start the local Ray instance without its dashboard")
     return p.parse_args(argv)
 
 
@@ -109,8 +110,8 @@ def run_sweep(spec: SweepSpec, args: argparse.Namespace) -> int:
              "experiment_id": experiment_id, "spec_name": spec.name,
              "task_cpus": res.cpus_per_trial - TASK_HEAD_CPU, "task_gpus": res.gpus_per_trial}
 
-    init = dict(include_dashboard=True, dashboard_host=args.dashboard_host, dashboard_port=args.dashboard_port,
-                logging_level=logging.WARNING)
+    init = dict(include_dashboard=not args.no_dashboard, dashboard_host=args.dashboard_host,
+                dashboard_port=args.dashboard_port, logging_level=logging.WARNING)
     if args.address:
         init = {"address": args.address}
     else:
@@ -122,18 +123,21 @@ def run_sweep(spec: SweepSpec, args: argparse.Namespace) -> int:
         bundle = {"CPU": res.cpus_per_trial - TASK_HEAD_CPU}
         if res.gpus_per_trial:
             bundle["GPU"] = res.gpus_per_trial
-        trainable = tune.with_resources(run_trial, tune.PlacementGroupFactory([{"CPU": TASK_HEAD_CPU}, bundle]))
-        keys = {json.dumps(t.to_dict(), sort_keys=True): t.key for t in trials}
+        # the plans ride along with the trainable (tune.with_parameters, via the object store);
+        # a trial's config is only its key, which is also its name and folder
+        plans = {t.key: t.to_dict() for t in trials}
+        trainable = tune.with_resources(tune.with_parameters(run_trial, plans=plans, sweep=sweep),
+                                        tune.PlacementGroupFactory([{"CPU": TASK_HEAD_CPU}, bundle]))
         if args.resume:
             tuner = tune.Tuner.restore(str(tune_dir / "trials"), trainable, resume_unfinished=True, resume_errored=True)
         else:
             tuner = tune.Tuner(
                 trainable,
-                param_space={"trial": tune.grid_search([t.to_dict() for t in trials]), "sweep": sweep},
+                param_space={"trial": tune.grid_search(list(plans))},
                 tune_config=tune.TuneConfig(
                     max_concurrent_trials=res.max_concurrent_trials,
-                    trial_name_creator=lambda t: keys[json.dumps(t.config["trial"], sort_keys=True)],
-                    trial_dirname_creator=lambda t: keys[json.dumps(t.config["trial"], sort_keys=True)],
+                    trial_name_creator=lambda t: t.config["trial"],
+                    trial_dirname_creator=lambda t: t.config["trial"],
                 ),
                 run_config=tune.RunConfig(
                     name="trials", storage_path=str(tune_dir),

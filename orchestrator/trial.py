@@ -38,7 +38,8 @@ def run_stage_task(spec_dict: dict, parent_weights, parent_result, data_map, sto
     from trainables.stage import run_stage
 
     torch.set_num_threads(max(1, threads))
-    logging.basicConfig(level=logging.INFO)
+    logging.basicConfig(level=logging.WARNING)
+    logging.getLogger("trainables.stage").setLevel(logging.INFO)
     spec = StageSpec.from_dict(spec_dict)
     return run_stage(spec, parent_weights, parent_result, data_map, StageStore(store_root))
 
@@ -84,10 +85,9 @@ def _spec_dict(spec: StageSpec) -> dict:
     return dataclasses.asdict(spec)
 
 
-def run_trial(config: dict) -> None:
-    """The Tune function trainable (config: {"trial": TrialPlan dict, "sweep": settings})."""
-    plan = TrialPlan.from_dict(config["trial"])
-    sweep = config["sweep"]
+def run_trial(config: dict, plans: dict[str, dict], sweep: dict) -> None:
+    """The Tune function trainable: config {"trial": key}; plans and sweep settings via with_parameters."""
+    plan = TrialPlan.from_dict(plans[config["trial"]])
     store = StageStore(sweep["store_root"] if sweep["reuse"] else Path(sweep["store_root"]) / plan.key)
     run = TrialRun(sweep["tracking_uri"], sweep["experiment_id"], plan.key,
                    tags={"seed": str(plan.seed), "dataset": plan.dataset, "method": plan.method.name,
