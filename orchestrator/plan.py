@@ -11,6 +11,7 @@ import dataclasses
 from dataclasses import dataclass
 
 from orchestrator.spec import DatasetEntry, SweepSpec
+from trainables.data import data_fingerprint
 from trainables.methods.registry import DistillConfig, MethodConfig, MixupConfig
 from trainables.stage import DataConfig, StageSpec
 
@@ -50,13 +51,17 @@ class TrialPlan:
 
 
 def _data_config(spec: SweepSpec, entry: DatasetEntry) -> DataConfig:
+    sources = [s for s in (entry.source, entry.ood) if s is not None]
+    fingerprint = "+".join(data_fingerprint(s, spec.data_root, spec.data.split_seed) for s in sources)
+    # the data root is where the bytes are, not what they are: it stays out of the key
     return DataConfig(dataset=entry.source, ood_dataset=entry.ood, data_root=spec.data_root, model=spec.model,
                       max_length=spec.max_length, split_seed=spec.data.split_seed,
-                      max_train=spec.data.max_train, max_eval=spec.data.max_eval)
+                      max_train=spec.data.max_train, max_eval=spec.data.max_eval, fingerprint=fingerprint)
 
 
-def trial_plan(spec: SweepSpec, entry: DatasetEntry, method: MethodConfig, seed: int) -> TrialPlan:
-    base = dict(seed=seed, data=_data_config(spec, entry), train=entry.train, ood=entry.ood_finetune,
+def trial_plan(spec: SweepSpec, entry: DatasetEntry, method: MethodConfig, seed: int,
+               data: DataConfig | None = None) -> TrialPlan:
+    base = dict(seed=seed, data=data or _data_config(spec, entry), train=entry.train, ood=entry.ood_finetune,
                 n_bins=spec.n_bins, device=spec.device, distill=DistillConfig())
     ce_teacher = StageSpec(generation=1, teacher=MixupConfig("none"), **base)
     needs_map = method.teacher.needs_data_map or entry.ood_finetune is not None
@@ -76,7 +81,8 @@ def trial_plan(spec: SweepSpec, entry: DatasetEntry, method: MethodConfig, seed:
 
 
 def build_plan(spec: SweepSpec) -> list[TrialPlan]:
-    return [trial_plan(spec, entry, method, seed)
+    data = {entry.name: _data_config(spec, entry) for entry in spec.datasets}  # hash each dataset's files once
+    return [trial_plan(spec, entry, method, seed, data[entry.name])
             for entry in spec.datasets for method in spec.methods for seed in spec.seeds]
 
 

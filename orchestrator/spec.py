@@ -186,14 +186,14 @@ def _method(entry, i: int, generations: int) -> MethodConfig:
     return method
 
 
-def _dataset_source(value, where: str) -> str | UserDatasetSpec:
+def _dataset_source(value, where: str, default_name: str = "") -> str | UserDatasetSpec:
     if isinstance(value, str):
         if value not in DATASETS:
             _fail(where, f"unknown dataset {value!r}; built-in: {', '.join(sorted(DATASETS))}, "
                          "or give a mapping with path, text_column, label_column, labels")
         return value
     if isinstance(value, dict):
-        return build(UserDatasetSpec, value, where)
+        return build(UserDatasetSpec, {"name": default_name, **value}, where)
     _fail(where, f"expected a dataset name or a mapping, got {value!r}")
 
 
@@ -207,9 +207,9 @@ def _dataset(entry, i: int, train_top: dict, ood_top: dict) -> DatasetEntry:
     if unknown:
         _fail(where, f"unknown key(s) {sorted(unknown)}; known: name, source, ood, train, ood_finetune")
     name = entry["name"]
-    source = _dataset_source(entry.get("source", name), f"{where}.source" if "source" in entry else f"{where}.name")
+    source = _dataset_source(entry.get("source", name), f"{where}.source" if "source" in entry else f"{where}.name", name)
     if "ood" in entry:
-        ood = None if entry["ood"] is None else _dataset_source(entry["ood"], f"{where}.ood")
+        ood = None if entry["ood"] is None else _dataset_source(entry["ood"], f"{where}.ood", f"{name}_ood")
     else:
         ood = DATASETS[source].partner if isinstance(source, str) else source.partner
     defaults = PAPER_DEFAULTS.get(source if isinstance(source, str) else "", {})

@@ -99,9 +99,12 @@ def run_sweep(spec: SweepSpec, args: argparse.Namespace) -> int:
     trials = build_plan(spec)
     run_dir = Path(args.output).resolve() / spec.name
     tune_dir = run_dir / "tune"
-    if args.resume and not tune.Tuner.can_restore(str(tune_dir / "trials")):
-        raise SpecError(f"nothing to resume in {tune_dir}: run without --resume to start the sweep")
     check_resume_spec(run_dir, spec, args.resume)
+    restore = args.resume and tune.Tuner.can_restore(str(tune_dir / "trials"))
+    if args.resume and not restore:
+        # killed before Tune saved its state: a fresh start is the same thing, since finished
+        # stages come from the stage store and each trial re-attaches its MLflow run
+        _logger.warning("no Tune state in %s yet; starting the sweep afresh (finished stages are reused)", tune_dir)
 
     uri = tracking_uri()
     experiment_id = ensure_experiment(uri, spec.name, artifact_root=Path.cwd() / "mlartifacts")
@@ -128,7 +131,7 @@ def run_sweep(spec: SweepSpec, args: argparse.Namespace) -> int:
         plans = {t.key: t.to_dict() for t in trials}
         trainable = tune.with_resources(tune.with_parameters(run_trial, plans=plans, sweep=sweep),
                                         tune.PlacementGroupFactory([{"CPU": TASK_HEAD_CPU}, bundle]))
-        if args.resume:
+        if restore:
             tuner = tune.Tuner.restore(str(tune_dir / "trials"), trainable, resume_unfinished=True, resume_errored=True)
         else:
             tuner = tune.Tuner(

@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import signal
 import tempfile
+import time
 from pathlib import Path
 
 import ray
@@ -27,6 +30,9 @@ _logger = logging.getLogger(__name__)
 
 # what MixUp teachers and OOD fine-tuning read of the data-map stage
 DATA_MAP_ARRAYS = ("gold_probs", "correct", "last_logits")
+# Fault injection for the resume tests: "<trial key>:<generation>" makes that trial's process
+# SIGKILL itself once while that generation's task runs, as a dying worker would.
+FAULT_ENV = "EMOCAL_FAULT_KILL_TRIAL"
 REPORTED = ("val_macro_f1", "test_macro_f1", "test_weighted_f1", "test_ece", "test_ece_ts", "temperature", "ood_ece")
 
 
@@ -47,8 +53,8 @@ def run_stage_task(spec_dict: dict, parent_weights, parent_result, data_map, sto
 class _Chain:
     """Runs or finds the stages of one trial, keeping ObjectRefs of weights for the next one."""
 
-    def __init__(self, store: StageStore, cpus: float, gpus: float):
-        self.store, self.cpus, self.gpus = store, cpus, gpus
+    def __init__(self, store: StageStore, cpus: float, gpus: float, trial_key: str = ""):
+        self.store, self.cpus, self.gpus, self.trial_key = store, cpus, gpus, trial_key
         self.weights: dict[str, ray.ObjectRef] = {}
         self.trained: list[str] = []
 
@@ -73,10 +79,22 @@ class _Chain:
             task = run_stage_task.options(num_cpus=self.cpus, num_gpus=self.gpus or None)
             w_ref, r_ref = task.remote(_spec_dict(spec), parent_w, parent_r, data_map, str(self.store.root),
                                        max(1, round(self.cpus)))
+            self._maybe_fault(spec.generation)
             result = ray.get(r_ref)
             self.weights[key] = w_ref
             self.trained.append(key)
             return result
+
+
+    def _maybe_fault(self, generation: int) -> None:
+        if os.environ.get(FAULT_ENV) != f"{self.trial_key}:{generation}":
+            return
+        marker = self.store.root / f".fault-{self.trial_key}-g{generation}"
+        if marker.exists():
+            return
+        marker.touch()
+        time.sleep(2.0)  # let the generation get going
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def _spec_dict(spec: StageSpec) -> dict:
@@ -102,7 +120,7 @@ def run_trial(config: dict, plans: dict[str, dict], sweep: dict) -> None:
             start = json.loads((Path(d) / "state.json").read_text())["generation"]
         _logger.info("trial %s resumes after generation %d", plan.key, start)
     logged = run.logged_generations()
-    chain = _Chain(store, sweep["task_cpus"], sweep["task_gpus"])
+    chain = _Chain(store, sweep["task_cpus"], sweep["task_gpus"], plan.key)
     map_key = plan.data_map.key() if plan.data_map else (plan.stages[0].key() if plan.stages[0].records_data_map else None)
     try:
         if plan.data_map is not None:

@@ -82,7 +82,9 @@ def build_model(name: str, num_labels: int, seed: int, dropout: float = 0.1) -> 
     weights, not from its teacher).
     """
     from transformers import AutoModel
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.disable_progress_bar()  # one bar per load floods a sweep's console
     torch.manual_seed(seed)
     encoder = AutoModel.from_pretrained(resolve_model_path(name))
     return EmotionClassifier(encoder, num_labels, dropout)

@@ -53,6 +53,7 @@ class DataConfig:
     split_seed: int = 13
     max_train: int | None = None
     max_eval: int | None = None
+    fingerprint: str = ""  # hash of the raw data files (trainables.data.data_fingerprint)
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,7 @@ class StageSpec:
     def key(self) -> str:
         payload = dataclasses.asdict(self)
         payload.pop("device")  # where it runs does not change what it is
+        payload["data"].pop("data_root")  # nor where the files lie (their hash is `fingerprint`)
         if self.generation > 1:
             payload.pop("teacher")  # a student depends on its teacher only through `parent`
         else:

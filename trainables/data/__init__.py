@@ -29,8 +29,7 @@ __all__ = [
     "default_data_root",
     "label_counts",
     "load_dataset",
-    "ood_finetune_indices",
-]
+    "ood_finetune_indices", "data_fingerprint"]
 
 _logger = logging.getLogger(__name__)
 
@@ -65,6 +64,17 @@ def _files_and_settings(
         return spec.name, files, settings
     info = get_info(name_or_spec)
     return info.name, info.resolve_files(data_root), {"labels": info.labels, "split_seed": split_seed}
+
+
+def data_fingerprint(name_or_spec: str | UserDatasetSpec, data_root: str | Path,
+                     split_seed: int = DEFAULT_SPLIT_SEED) -> str:
+    """A hash of the raw files' bytes and the preparation settings.
+
+    Stage keys include it, so a changed data file (a user's CSV edited between sweeps) never
+    reuses stages trained on the old one. A hub dataset has no local bytes: its name stands in.
+    """
+    name, files, settings = _files_and_settings(name_or_spec, Path(data_root), split_seed)
+    return _cache.cache_key(name, files, settings) if files is not None else f"hub:{name}"
 
 
 def load_dataset(

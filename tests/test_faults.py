@@ -1,0 +1,67 @@
+"""Faults: a trial's process killed mid-generation resumes at that generation; a driver killed
+with SIGKILL resumes with --resume, re-trains nothing finished and keeps one MLflow run per trial."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import yaml
+
+from tests.test_sweep_e2e import mlflow_runs, run_sweep, tiny_spec
+
+
+@pytest.mark.slow
+def test_trial_killed_mid_generation_resumes_at_that_generation(tmp_path, tiny_model, data_root, monkeypatch):
+    spec = {**tiny_spec(tiny_model, "fault"), "methods": ["csd"], "generations": 3}
+    path = tmp_path / "fault.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    monkeypatch.setenv("EMOCAL_FAULT_KILL_TRIAL", "isear-csd-seed0:2")
+    out = run_sweep(tmp_path, path, data_root)
+    assert out.returncode == 0, out.stderr[-5000:]
+    stages = tmp_path / "runs" / "fault" / "stages"
+    assert (stages / ".fault-isear-csd-seed0-g2").exists()  # the kill happened
+    trained = (stages / "trained.log").read_text().split()
+    assert [k[:2] for k in trained] == ["g1", "g2", "g3"]  # generation 1 was not trained again
+    client, runs = mlflow_runs(tmp_path, "fault")
+    assert len(runs) == 1
+    for metric in ("test_macro_f1", "test_ece_ts", "ood_ft3_ece"):
+        assert sorted(m.step for m in client.get_metric_history(runs[0].info.run_id, metric)) == [1, 2, 3]
+
+
+@pytest.mark.slow
+def test_driver_sigkill_then_resume(tmp_path, tiny_model, data_root):
+    spec = {**tiny_spec(tiny_model, "killed"), "methods": ["ce", "sd", "csd"], "seeds": [0, 1]}
+    path = tmp_path / "killed.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    log = tmp_path / "runs" / "killed" / "stages" / "trained.log"
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}"}
+    proc = subprocess.Popen([sys.executable, "-m", "orchestrator.sweep", str(path), "--data-root", str(data_root),
+                             "--output", str(tmp_path / "runs"), "--num-cpus", "2", "--no-dashboard"],
+                            cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    try:
+        deadline = time.time() + 300
+        while time.time() < deadline and (not log.exists() or len(log.read_text().split()) < 2):
+            time.sleep(0.5)
+        assert log.exists(), "the sweep trained nothing before the deadline"
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # the driver and every process of its session
+        proc.wait()
+    before = log.read_text().split()
+    assert 2 <= len(before) < 6  # killed part-way: ce g1 x2 seeds, sd g2 x2, csd g2 x2 in all
+
+    out = run_sweep(tmp_path, path, data_root, "--resume")
+    assert out.returncode == 0, out.stderr[-5000:]
+    after = log.read_text().split()
+    assert after[: len(before)] == before and len(after) == len(set(after)) == 6  # nothing finished re-trained
+    client, runs = mlflow_runs(tmp_path, "killed")
+    assert sorted(r.info.run_name for r in runs) == sorted(
+        f"isear-{m}-seed{s}" for m in ("ce", "sd", "csd") for s in (0, 1))
+    for run in runs:
+        steps = [m.step for m in client.get_metric_history(run.info.run_id, "test_macro_f1")]
+        assert sorted(steps) == list(range(1, int(run.data.tags["generations"]) + 1))
+        assert run.info.status == "FINISHED"
