@@ -181,6 +181,34 @@ def build_report(uri: str, experiment: str, out_dir: str | Path | None = None, o
     return text
 
 
+def diagrams(uri: str, experiment: str, dataset: str, out_dir: str | Path, seed: int | None = None) -> Path:
+    """Each method's reported-generation reliability diagram (test, before/after TS) for one
+    dataset, side by side in one PNG (first seed unless `seed` is given)."""
+    from mlflow import MlflowClient
+
+    from trainables.plots import side_by_side
+
+    client = MlflowClient(uri)
+    rows = [r for r in pick_generations(collect(uri, experiment)) if r["dataset"] == dataset]
+    if not rows:
+        raise SystemExit(f"no finished trials of dataset {dataset!r} in experiment {experiment!r}")
+    chosen: dict[str, dict] = {}
+    for r in sorted(rows, key=lambda r: r["seed"]):
+        if (seed is None or r["seed"] == seed) and r["method"] not in chosen:
+            chosen[r["method"]] = r
+    exp = client.get_experiment_by_name(experiment)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    images = {}
+    for method, r in chosen.items():
+        run = client.search_runs([exp.experiment_id], filter_string=f"attributes.run_name = '{r['trial']}'")[0]
+        local = client.download_artifacts(run.info.run_id, f"gen{r['generation']}/reliability_test.png", str(out / method))
+        images[f"{method} (gen {r['generation']})"] = local
+    target = out / f"reliability_{dataset}.png"
+    side_by_side(images, target, title=f"{experiment}: {dataset}, test reliability before / after TS", columns=2)
+    return target
+
+
 def mlflow_ui_hint(uri: str, experiment_id: str) -> str:
     if uri.startswith(("http://", "https://")):
         return f"MLflow: {uri.rstrip('/')}/#/experiments/{experiment_id}"
@@ -193,8 +221,12 @@ def main(argv=None) -> int:
     p.add_argument("experiment", help="the MLflow experiment (the spec's name)")
     p.add_argument("--out", help="also write report.md and report.csv here")
     p.add_argument("--ood-percent", type=float, help="which OOD fine-tuning percentage to tabulate (default 3)")
+    p.add_argument("--diagrams", metavar="DATASET",
+                   help="also put each method's reliability diagram for DATASET side by side (in --out or .)")
     args = p.parse_args(argv)
     print(build_report(tracking_uri(), args.experiment, args.out, args.ood_percent))
+    if args.diagrams:
+        print(f"diagrams: {diagrams(tracking_uri(), args.experiment, args.diagrams, args.out or '.')}")
     return 0
 
 

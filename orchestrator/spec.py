@@ -49,6 +49,7 @@ class Resources:
     gpus_per_trial: float = 0.0
     max_concurrent_trials: int | None = None
     max_failures: int = 2  # a trial whose worker dies restarts at its last finished generation
+    placement_strategy: str = "PACK"  # PACK keeps a trial on one node; SPREAD puts its tasks beside it
 
 
 @dataclass(frozen=True)
@@ -277,6 +278,8 @@ def _parse(raw: dict, source_path: str, data_root: str | None, check_data: bool)
     resources = build(Resources, raw.get("resources"), "resources")
     if resources.cpus_per_trial <= 0.01 or resources.gpus_per_trial < 0:
         _fail("resources", "cpus_per_trial must be > 0.01 and gpus_per_trial >= 0")
+    if resources.placement_strategy not in ("PACK", "SPREAD", "STRICT_PACK", "STRICT_SPREAD"):
+        _fail("resources.placement_strategy", "use PACK, SPREAD, STRICT_PACK or STRICT_SPREAD")
     if resources.gpus_per_trial > 1 and resources.gpus_per_trial != int(resources.gpus_per_trial):
         _fail("resources.gpus_per_trial", "above 1 a trial takes whole GPUs (e.g. 2), below 1 a fraction (e.g. 0.25)")
     max_length = _check_type(raw.get("max_length", 128), int, "max_length")

@@ -107,7 +107,9 @@ def run_sweep(spec: SweepSpec, args: argparse.Namespace) -> int:
         _logger.warning("no Tune state in %s yet; starting the sweep afresh (finished stages are reused)", tune_dir)
 
     uri = tracking_uri()
-    experiment_id = ensure_experiment(uri, spec.name, artifact_root=Path.cwd() / "mlartifacts")
+    # a local store keeps artifacts beside it; a tracking server decides where its artifacts go
+    local = uri.startswith(("sqlite:", "file:")) or "://" not in uri
+    experiment_id = ensure_experiment(uri, spec.name, artifact_root=Path.cwd() / "mlartifacts" if local else None)
     res = spec.resources
     sweep = {"store_root": str(run_dir / "stages"), "reuse": not args.no_reuse, "tracking_uri": uri,
              "experiment_id": experiment_id, "spec_name": spec.name,
@@ -118,7 +120,8 @@ def run_sweep(spec: SweepSpec, args: argparse.Namespace) -> int:
     if args.address:
         init = {"address": args.address}
     else:
-        init.update(num_cpus=args.num_cpus, num_gpus=args.num_gpus)
+        # "local": a new instance of our own, never a cluster some earlier `ray start` left behind
+        init.update(address="local", num_cpus=args.num_cpus, num_gpus=args.num_gpus)
     context = ray.init(**init)
     if context.dashboard_url:
         print(f"Ray dashboard: http://{context.dashboard_url}", flush=True)
@@ -130,7 +133,8 @@ def run_sweep(spec: SweepSpec, args: argparse.Namespace) -> int:
         # a trial's config is only its key, which is also its name and folder
         plans = {t.key: t.to_dict() for t in trials}
         trainable = tune.with_resources(tune.with_parameters(run_trial, plans=plans, sweep=sweep),
-                                        tune.PlacementGroupFactory([{"CPU": TASK_HEAD_CPU}, bundle]))
+                                        tune.PlacementGroupFactory([{"CPU": TASK_HEAD_CPU}, bundle],
+                                                                   strategy=res.placement_strategy))
         if restore:
             tuner = tune.Tuner.restore(str(tune_dir / "trials"), trainable, resume_unfinished=True, resume_errored=True)
         else:

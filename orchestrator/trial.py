@@ -47,7 +47,8 @@ def run_stage_task(spec_dict: dict, parent_weights, parent_result, data_map, sto
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("trainables.stage").setLevel(logging.INFO)
     spec = StageSpec.from_dict(spec_dict)
-    return run_stage(spec, parent_weights, parent_result, data_map, StageStore(store_root))
+    weights, result = run_stage(spec, parent_weights, parent_result, data_map, StageStore(store_root))
+    return weights, {**result, "node_id": ray.get_runtime_context().get_node_id()}
 
 
 class _Chain:
@@ -56,11 +57,14 @@ class _Chain:
     def __init__(self, store: StageStore, cpus: float, gpus: float, trial_key: str = ""):
         self.store, self.cpus, self.gpus, self.trial_key = store, cpus, gpus, trial_key
         self.weights: dict[str, ray.ObjectRef] = {}
+        self.weights_node: dict[str, str] = {}  # where each weights object was made (for cluster checks)
         self.trained: list[str] = []
+        self.task_node: dict[str, str] = {}
 
     def weights_ref(self, key: str) -> ray.ObjectRef:
         if key not in self.weights:  # finished earlier (shared or before a restart): from disk
             self.weights[key] = ray.put(self.store.load_weights(key))
+            self.weights_node[key] = ray.get_runtime_context().get_node_id()
         return self.weights[key]
 
     def ensure(self, spec: StageSpec, data_map_key: str | None) -> dict:
@@ -82,6 +86,7 @@ class _Chain:
             self._maybe_fault(spec.generation)
             result = ray.get(r_ref)
             self.weights[key] = w_ref
+            self.weights_node[key] = self.task_node[key] = result.pop("node_id")
             self.trained.append(key)
             return result
 
@@ -136,7 +141,9 @@ def run_trial(config: dict, plans: dict[str, dict], sweep: dict) -> None:
             with tempfile.TemporaryDirectory() as tmp:
                 (Path(tmp) / "state.json").write_text(json.dumps({"generation": g, "mlflow_run_id": run.run_id,
                                                                   "stage": spec.key()}))
-                tune.report({"generation": g, "stage_trained": int(spec.key() in chain.trained), **metrics},
+                nodes = {"task_node": chain.task_node.get(spec.key(), ""),
+                         "weights_node": chain.weights_node.get(spec.parent, "") if spec.parent else ""}
+                tune.report({"generation": g, "stage_trained": int(spec.key() in chain.trained), **metrics, **nodes},
                             checkpoint=tune.Checkpoint.from_directory(tmp))
     except Exception:
         run.finish("FAILED")

@@ -63,7 +63,7 @@ def test_every_preset_runs_its_chain_on_real_data(tiny_model, data_root, store):
     unique = {s.key() for t in trials for s in t.all_stages}
     trained = (store.root / "trained.log").read_text().split()
     assert sorted(trained) == sorted(unique)  # every stage trained exactly once
-    arts = store.artifacts(trials[0].stages[0].key())
+    arts = store.artifacts(trials[0].all_stages[0].key())  # the CE teacher, which is the data-map run
     assert (arts / "reliability_test.png").stat().st_size > 0 and (arts / "data_map.png").exists()
 
 

@@ -49,24 +49,31 @@ def load_tokenizer(name: str):
 
 
 class EmotionClassifier(nn.Module):
-    """Encoder + `dropout -> dense -> tanh -> dropout -> out_proj` on the first token.
+    """Encoder + `dropout -> dense -> tanh -> dropout -> out_proj` on the pooled tokens.
 
-    The head is RoBERTa's `RobertaClassificationHead`, so `roberta-base` behaves as in the
-    paper; `features()` returns the tanh output that MixUp mixes.
+    The head is RoBERTa's `RobertaClassificationHead` (on the first token), so `roberta-base`
+    behaves as in the paper; `features()` returns the tanh output that MixUp mixes. A
+    sentence-transformers encoder pools as it was trained to (mean), see `native_pooling`.
     """
 
-    def __init__(self, encoder: nn.Module, num_labels: int, dropout: float = 0.1):
+    def __init__(self, encoder: nn.Module, num_labels: int, dropout: float = 0.1, pooling: str = "first"):
         super().__init__()
+        if pooling not in ("first", "mean"):
+            raise ValueError(f"pooling must be first or mean, not {pooling!r}")
         hidden = encoder.config.hidden_size
-        self.encoder = encoder
+        self.encoder, self.pooling = encoder, pooling
         self.dropout = nn.Dropout(dropout)
         self.dense = nn.Linear(hidden, hidden)
         self.out_proj = nn.Linear(hidden, num_labels)
 
     def features(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-        first = self.dropout(hidden[:, 0])
-        return torch.tanh(self.dense(first))
+        if self.pooling == "mean":
+            mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+        else:
+            pooled = hidden[:, 0]
+        return torch.tanh(self.dense(self.dropout(pooled)))
 
     def classify(self, features: torch.Tensor) -> torch.Tensor:
         return self.out_proj(self.dropout(features))
@@ -75,7 +82,19 @@ class EmotionClassifier(nn.Module):
         return self.classify(self.features(input_ids, attention_mask))
 
 
-def build_model(name: str, num_labels: int, seed: int, dropout: float = 0.1) -> EmotionClassifier:
+def native_pooling(name: str) -> str:
+    """How the encoder was pre-trained to pool: "mean" for a sentence-transformers model whose
+    pooling config says so (all-MiniLM-L6-v2), else "first" (RoBERTa's <s>, BERT's [CLS])."""
+    import json
+
+    config = Path(resolve_model_path(name)) / "1_Pooling" / "config.json"
+    if config.is_file() and json.loads(config.read_text()).get("pooling_mode_mean_tokens"):
+        return "mean"
+    return "first"
+
+
+def build_model(name: str, num_labels: int, seed: int, dropout: float = 0.1,
+                pooling: str = "auto") -> EmotionClassifier:
     """A fresh model: pretrained encoder, head initialised from `seed`.
 
     Born-again students call this too (METHOD.md: every student starts from the pretrained
@@ -87,7 +106,7 @@ def build_model(name: str, num_labels: int, seed: int, dropout: float = 0.1) -> 
     hf_logging.disable_progress_bar()  # one bar per load floods a sweep's console
     torch.manual_seed(seed)
     encoder = AutoModel.from_pretrained(resolve_model_path(name))
-    return EmotionClassifier(encoder, num_labels, dropout)
+    return EmotionClassifier(encoder, num_labels, dropout, native_pooling(name) if pooling == "auto" else pooling)
 
 
 def state_to_numpy(model: nn.Module) -> dict[str, np.ndarray]:
