@@ -9,6 +9,11 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
+
+# One intra-op thread: on 2-vCPU machines torch's second thread slows small ops down by an
+# order of magnitude (bench/fit_temperature.py --threads), and tests run tiny models.
+torch.set_num_threads(1)
 
 DATA_ROOT = Path(os.environ.get("EMOCAL_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 
