@@ -25,6 +25,7 @@ from orchestrator.plan import TrialPlan
 from orchestrator.tracking import TrialRun
 from trainables.stage import StageSpec
 from trainables.store import StageStore
+from trainables.train import DivergedError
 
 _logger = logging.getLogger(__name__)
 
@@ -71,6 +72,9 @@ class _Chain:
         key = spec.key()
         if self.store.has(key):
             return self.store.load_result(key)
+        failed = self.store.root / f"{key}.diverged"
+        if failed.exists():  # deterministic: a retry of the trial would diverge the same way
+            raise DivergedError(failed.read_text())
         with self.store.claim(key) as must_train:
             if not must_train:
                 return self.store.load_result(key)
@@ -84,7 +88,14 @@ class _Chain:
             w_ref, r_ref = task.remote(_spec_dict(spec), parent_w, parent_r, data_map, str(self.store.root),
                                        max(1, round(self.cpus)))
             self._maybe_fault(spec.generation)
-            result = ray.get(r_ref)
+            try:
+                result = ray.get(r_ref)
+            except ray.exceptions.RayTaskError as exc:
+                if isinstance(exc.cause, DivergedError):
+                    message = f"generation {spec.generation} of {self.trial_key} ({key}): {exc.cause}"
+                    failed.write_text(message)
+                    raise DivergedError(message) from None
+                raise
             self.weights[key] = w_ref
             self.weights_node[key] = self.task_node[key] = result.pop("node_id")
             self.trained.append(key)

@@ -65,3 +65,20 @@ def test_driver_sigkill_then_resume(tmp_path, tiny_model, data_root):
         steps = [m.step for m in client.get_metric_history(run.info.run_id, "test_macro_f1")]
         assert sorted(steps) == list(range(1, int(run.data.tags["generations"]) + 1))
         assert run.info.status == "FINISHED"
+
+
+@pytest.mark.slow
+def test_a_diverging_trial_fails_clearly_and_the_others_finish(tmp_path, tiny_model, data_root):
+    spec = {**tiny_spec(tiny_model, "diverge"), "methods": ["ce"],
+            "datasets": ["isear", {"name": "isear_hot", "source": "isear", "train": {"lr": 1.0e4}}]}
+    path = tmp_path / "diverge.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    out = run_sweep(tmp_path, path, data_root)
+    assert out.returncode == 1
+    assert "1 trial(s) failed" in out.stderr and "isear_hot-ce-seed0" in out.stderr
+    assert "diverged" in (out.stdout + out.stderr)
+    trained = (tmp_path / "runs" / "diverge" / "stages" / "trained.log").read_text().split()
+    assert len(trained) == 1  # the healthy trial; the diverging one was not retrained on retry
+    client, runs = mlflow_runs(tmp_path, "diverge")
+    status = {r.data.tags["dataset"]: r.info.status for r in runs}
+    assert status == {"isear": "FINISHED", "isear_hot": "FAILED"}

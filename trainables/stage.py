@@ -275,6 +275,9 @@ def run_stage(spec: StageSpec, parent_weights: dict | None, parent_result: dict 
     weights = state_to_numpy(model)
     with tempfile.TemporaryDirectory() as tmp:
         _write_plots(Path(tmp), spec, data, arrays, float(temperature))
+        # raw logits beside the plots, so any ECE variant can be recomputed later (METHOD.md, Metrics)
+        np.savez_compressed(Path(tmp) / "logits.npz", **{k: v for k, v in arrays.items()
+                                                         if k.endswith(("_logits", "_labels"))})
         store.save(spec.key(), result, weights, arrays, tmp)
     _logger.info("stage %s done: test macro F1 %.2f, ECE %.2f (TS %.2f)", spec.key(),
                  metrics["test_macro_f1"], metrics["test_ece"], metrics["test_ece_ts"])
