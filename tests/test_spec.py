@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
 from orchestrator.plan import build_plan, plan_summary
 from orchestrator.spec import SpecError, load_spec, parse_spec
