@@ -18,8 +18,8 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
-
 from _common import data_root, median
+
 from trainables.batching import encode
 from trainables.data import load_dataset
 from trainables.models import PACKAGED_MINILM, load_tokenizer

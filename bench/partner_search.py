@@ -21,9 +21,9 @@ import argparse
 
 import numpy as np
 import torch
+from _common import median, set_threads, timed
 from threadpoolctl import threadpool_limits
 
-from _common import median, set_threads, timed
 from trainables.methods.partners import similarity_partners
 
 

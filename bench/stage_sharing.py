@@ -33,9 +33,8 @@ import dataclasses
 from collections import Counter
 
 import numpy as np
-import torch
-
 from _common import ROOT, data_root, median, set_threads, timed
+
 from orchestrator.plan import build_plan, plan_summary
 from orchestrator.spec import load_spec
 from trainables.batching import encode
@@ -80,7 +79,7 @@ def measure_costs(root, steps: int, repeats: int) -> dict[str, float]:
     times = {kind: [] for kind in kinds}
     for r in range(repeats):
         for kind in (kinds if r % 2 == 0 else kinds[::-1]):
-            times[kind].append(timed(lambda: run(kind))[0] / len(rows))
+            times[kind].append(timed(lambda kind=kind: run(kind))[0] / len(rows))
     return {kind: median(v) for kind, v in times.items()}
 
 

@@ -25,8 +25,8 @@ import math
 import numpy as np
 import torch
 import torch.nn.functional as F
-
 from _common import data_root, median, set_threads, timed
+
 from trainables.batching import encode
 from trainables.data import load_dataset
 from trainables.methods.losses import CrossEntropyTask

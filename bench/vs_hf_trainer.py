@@ -29,14 +29,19 @@ import warnings
 
 import numpy as np
 import torch
+from _common import data_root, median, set_threads, timed
 from sklearn.metrics import f1_score
 from sklearn.model_selection import train_test_split
 
-from _common import data_root, median, set_threads, timed
 from trainables.batching import encode
 from trainables.data import load_dataset
 from trainables.methods.losses import CrossEntropyTask
-from trainables.models import PACKAGED_MINILM, build_model, load_tokenizer, resolve_model_path
+from trainables.models import (
+    PACKAGED_MINILM,
+    build_model,
+    load_tokenizer,
+    resolve_model_path,
+)
 from trainables.train import TrainConfig, predict_logits, train
 
 
@@ -56,8 +61,13 @@ def run_project(train_split, test_split, num_labels: int, cfg: TrainConfig, max_
 
 
 def run_hf(train_split, test_split, num_labels: int, cfg: TrainConfig, max_length: int, out_dir: str) -> float:
-    from transformers import (AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding, Trainer,
-                              TrainingArguments)
+    from transformers import (
+        AutoModelForSequenceClassification,
+        AutoTokenizer,
+        DataCollatorWithPadding,
+        Trainer,
+        TrainingArguments,
+    )
 
     path = resolve_model_path(PACKAGED_MINILM)
     tokenizer = AutoTokenizer.from_pretrained(path)

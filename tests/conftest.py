@@ -15,7 +15,8 @@ import torch
 # order of magnitude (bench/fit_temperature.py --threads), and tests run tiny models.
 torch.set_num_threads(1)
 
-DATA_ROOT = Path(os.environ.get("EMOCAL_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+# absolute: tests hand it to sweeps that run in other working directories
+DATA_ROOT = Path(os.environ.get("EMOCAL_DATA", Path(__file__).resolve().parents[2] / "shared" / "data")).resolve()
 
 
 @pytest.fixture(scope="session")

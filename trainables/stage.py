@@ -188,7 +188,7 @@ def _teacher_task(spec: StageSpec, data: PreparedData, data_map: dict | None):
     if recipe.kind == "ea":
         partners = OtherSubsetPartners(easy, ambiguous, n)
         return MixupTask(partners, recipe.alpha, recipe.main_weight, recipe.layer), rows
-    initial = saliency(torch.from_numpy(data_map["last_logits"]), torch.from_numpy(data.train.labels),
+    initial = saliency(torch.tensor(data_map["last_logits"]), torch.tensor(data.train.labels),
                        recipe.signed_saliency).numpy()
     partners = SaliencyPartners(easy, ambiguous, initial, recipe.scope, recipe.signed_saliency)
     return MixupTask(partners, recipe.alpha, recipe.main_weight, recipe.layer), rows
