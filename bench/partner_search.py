@@ -13,7 +13,7 @@ also timed at smaller `chunk` sizes (queries per matrix product; 4096 is the def
 (chunk x 14,000) similarity block is written and read back twice (argmax, argmin), so its
 size decides whether the search runs from cache or from memory.
 
-    python bench/partner_search.py [--n 28000] [--k 6] [--subset 2000] [--repeats 5] [--threads 1] [--chunks 4096 512 64]
+    python bench/partner_search.py [--n 28000] [--k 6] [--subset 2000] [--repeats 5] [--threads 1] [--chunks 64 256 1024]
 """
 from __future__ import annotations
 
@@ -65,7 +65,7 @@ def main() -> None:
     p.add_argument("--subset", type=int, default=2000, help="loop queries (half per direction)")
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--threads", type=int, default=1, help="torch and numpy BLAS threads for both")
-    p.add_argument("--chunks", type=int, nargs="+", default=[4096, 512, 64],
+    p.add_argument("--chunks", type=int, nargs="+", default=[64, 256, 1024],
                    help="similarity_partners chunk sizes to time (4096 is its default, the headline)")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args()
