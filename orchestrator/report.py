@@ -81,11 +81,14 @@ def _ms(values) -> tuple[float, float]:
     v = np.asarray([x for x in values if x is not None and not math.isnan(x)], dtype=float)
     if len(v) == 0:
         return math.nan, math.nan
-    return float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else 0.0
+    return float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else math.nan
 
 
 def _fmt(mean: float, std: float) -> str:
-    return "n/a" if math.isnan(mean) else f"{mean:.2f}±{std:.2f}"
+    """mean±std over seeds; one seed has no spread to show."""
+    if math.isnan(mean):
+        return "n/a"
+    return f"{mean:.2f}" if math.isnan(std) else f"{mean:.2f}±{std:.2f}"
 
 
 def summarise(picked: list[dict]) -> list[dict]:

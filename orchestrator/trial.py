@@ -10,6 +10,7 @@ checkpoint, so a restarted trial resumes at its last finished generation.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -101,6 +102,10 @@ class _Chain:
             self.trained.append(key)
             return result
 
+    def release(self, key: str) -> None:
+        """Drop our reference to a generation's weights once its student exists: a chain holds
+        at most two generations in the object store, not all of them."""
+        self.weights.pop(key, None)
 
     def _maybe_fault(self, generation: int) -> None:
         if os.environ.get(FAULT_ENV) != f"{self.trial_key}:{generation}":
@@ -114,8 +119,6 @@ class _Chain:
 
 
 def _spec_dict(spec: StageSpec) -> dict:
-    import dataclasses
-
     return dataclasses.asdict(spec)
 
 
@@ -143,6 +146,8 @@ def run_trial(config: dict, plans: dict[str, dict], sweep: dict) -> None:
             chain.ensure(plan.data_map, None)
         for spec in plan.stages:
             result = chain.ensure(spec, map_key)
+            if spec.parent:
+                chain.release(spec.parent)
             g = spec.generation
             if g not in logged:
                 run.log_generation(g, result["metrics"], store.artifacts(spec.key()))
