@@ -34,17 +34,9 @@ from _common import ROOT, data_root, median
 
 
 def build_tiny_model(out: Path) -> str:
-    import torch
-    from transformers import BertConfig, BertModel
+    from trainables.models import save_tiny_encoder
 
-    from trainables.models import PACKAGED_MINILM, load_tokenizer
-
-    torch.manual_seed(0)
-    config = BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=128)
-    BertModel(config).save_pretrained(out)
-    load_tokenizer(PACKAGED_MINILM).save_pretrained(out)
-    return str(out)
+    return save_tiny_encoder(out)
 
 
 def tiny_spec(model: str, seeds: int) -> dict:

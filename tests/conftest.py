@@ -29,15 +29,6 @@ def data_root() -> Path:
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory) -> str:
     """A folder with a tiny random BERT and the MiniLM tokenizer, loadable by from_pretrained."""
-    import torch
-    from transformers import BertConfig, BertModel
+    from trainables.models import save_tiny_encoder
 
-    from trainables.models import PACKAGED_MINILM, load_tokenizer
-
-    out = tmp_path_factory.mktemp("tiny-encoder")
-    torch.manual_seed(0)
-    config = BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=128)
-    BertModel(config).save_pretrained(out)
-    load_tokenizer(PACKAGED_MINILM).save_pretrained(out)
-    return str(out)
+    return save_tiny_encoder(tmp_path_factory.mktemp("tiny-encoder"))

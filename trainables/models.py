@@ -116,3 +116,17 @@ def state_to_numpy(model: nn.Module) -> dict[str, np.ndarray]:
 
 def load_numpy_state(model: nn.Module, state: dict[str, np.ndarray]) -> None:
     model.load_state_dict({k: torch.from_numpy(np.asarray(v)) for k, v in state.items()})
+
+
+def save_tiny_encoder(out: str | Path, seed: int = 0) -> str:
+    """A 2-layer, 32-wide random BERT with the packaged MiniLM tokenizer, saved for
+    `from_pretrained`: runs the whole chain on real text in seconds (tests, benchmarks,
+    trying a spec). Not a model to report numbers from."""
+    from transformers import BertConfig, BertModel
+
+    torch.manual_seed(seed)
+    config = BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=128)
+    BertModel(config).save_pretrained(out)
+    load_tokenizer(PACKAGED_MINILM).save_pretrained(out)
+    return str(out)
