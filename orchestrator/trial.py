@@ -62,12 +62,20 @@ class _Chain:
         self.weights_node: dict[str, str] = {}  # where each weights object was made (for cluster checks)
         self.trained: list[str] = []
         self.task_node: dict[str, str] = {}
+        self._data_maps: dict[str, ray.ObjectRef] = {}
 
     def weights_ref(self, key: str) -> ray.ObjectRef:
         if key not in self.weights:  # finished earlier (shared or before a restart): from disk
             self.weights[key] = ray.put(self.store.load_weights(key))
             self.weights_node[key] = ray.get_runtime_context().get_node_id()
         return self.weights[key]
+
+    def data_map_ref(self, key: str) -> ray.ObjectRef:
+        """The data-map arrays, read from disk and put in the object store once per trial."""
+        if key not in self._data_maps:
+            arrays = self.store.load_arrays(key)
+            self._data_maps[key] = ray.put({k: arrays[k] for k in DATA_MAP_ARRAYS})
+        return self._data_maps[key]
 
     def ensure(self, spec: StageSpec, data_map_key: str | None) -> dict:
         key = spec.key()
@@ -81,10 +89,7 @@ class _Chain:
                 return self.store.load_result(key)
             parent_w = self.weights_ref(spec.parent) if spec.parent else None
             parent_r = self.store.load_result(spec.parent) if spec.parent else None
-            data_map = None
-            if data_map_key is not None and data_map_key != key:
-                arrays = self.store.load_arrays(data_map_key)
-                data_map = ray.put({k: arrays[k] for k in DATA_MAP_ARRAYS})
+            data_map = self.data_map_ref(data_map_key) if data_map_key not in (None, key) else None
             task = run_stage_task.options(num_cpus=self.cpus, num_gpus=self.gpus or None)
             w_ref, r_ref = task.remote(_spec_dict(spec), parent_w, parent_r, data_map, str(self.store.root),
                                        max(1, round(self.cpus)))

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 import torch.nn.functional as F
-from sklearn.metrics import f1_score
 
 from trainables.batching import Encoded, collate
 
@@ -123,7 +122,9 @@ def _validation_score(logits: np.ndarray, labels: np.ndarray, select: str) -> fl
     """Higher is better."""
     if select == "val_loss":
         return -float(F.cross_entropy(torch.from_numpy(logits), torch.from_numpy(labels)))
-    return float(f1_score(labels, logits.argmax(-1), average="macro", zero_division=0))
+    from trainables.calibration import classification_metrics
+
+    return classification_metrics(logits, labels)["macro_f1"]
 
 
 def train(
