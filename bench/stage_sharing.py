@@ -70,7 +70,7 @@ def measure_costs(root, steps: int, repeats: int) -> dict[str, float]:
 
     def run(kind):
         if kind == "fwd":
-            return predict_logits(base, eval_rows, 128, False)
+            return predict_logits(base, eval_rows, 128)
         return train(copy.deepcopy(base), tasks[kind](), data, None, cfg, seed=0, rows=rows)
 
     kinds = list(tasks) + ["fwd"]

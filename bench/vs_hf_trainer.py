@@ -56,7 +56,7 @@ def run_project(train_split, test_split, num_labels: int, cfg: TrainConfig, max_
     test_data = encode(test_split.texts, test_split.labels, tokenizer, max_length)
     model = build_model(PACKAGED_MINILM, num_labels, seed=0)
     train(model, CrossEntropyTask(), train_data, None, cfg, seed=0)
-    logits = predict_logits(model, test_data, cfg.eval_batch_size, cfg.bf16)
+    logits = predict_logits(model, test_data, cfg.eval_batch_size)
     return 100 * f1_score(test_data.labels, logits.argmax(-1), average="macro", zero_division=0)
 
 

@@ -8,6 +8,8 @@ fine-tuning need. `--dry-run` prints this plan.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 from dataclasses import dataclass
 
 from orchestrator.spec import DatasetEntry, SweepSpec
@@ -29,6 +31,18 @@ class TrialPlan:
     @property
     def key(self) -> str:
         return f"{self.dataset}-{self.method.name}-seed{self.seed}"
+
+    @property
+    def fingerprint(self) -> str:
+        """What the trial's numbers depend on: its stage keys (each with the stage format
+        version), how its generations are reported, and the package version. An MLflow run is
+        continued only by a trial with the same fingerprint (orchestrator/tracking.py)."""
+        from orchestrator.tracking import package_version
+
+        method = dataclasses.asdict(self.method)
+        method.pop("description")
+        payload = {"stages": [s.key() for s in self.all_stages], "method": method, "version": package_version()}
+        return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:20]
 
     @property
     def all_stages(self) -> tuple[StageSpec, ...]:

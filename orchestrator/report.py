@@ -1,11 +1,21 @@
-"""MLflow -> tables in the layout of the paper's Tables 1 and 2 (and 11/12 per generation).
+"""MLflow -> the paper's tables: Tables 1 and 2 (one generation per method), 11 and 12 (each).
 
-    python -m orchestrator.report EXPERIMENT [--out DIR] [--ood-percent 3]
+    python -m orchestrator.report EXPERIMENT [--out DIR] [--ood-percent 3] [--pick seed-mean|per-seed]
 
-Each cell is mean ± std over seeds of a method's reported generation (best by ID validation
-macro F1, or the last for 1G presets), F1 as "macro (weighted)", ECE in percent: after the
+The paper reports each (dataset, method) at ONE generation, so every KD cell of its Tables 1-4,
+8 and 9 equals one column of Tables 11/12, mean and std alike. The report does the same: g* is
+the generation with the best seed-mean ID validation macro F1 (ties: the earliest; the last for
+presets that report their last generation), and the ID cell, the OOD cell after fine-tuning and
+the OOD cell without fine-tuning are all mean ± std over seeds at g*. `--pick per-seed` gives
+each seed its own best generation instead (named as such in the tables; it matches no column of
+the paper's and widens the std). F1 is "macro (weighted)"; ECE in percent, after the
 generation's own validation-optimal T for CSD-family and "+ TS" methods, raw otherwise
-(METHOD.md, Self-distillation). The paper's value stands beside each cell where it has one.
+(METHOD.md, Self-distillation). The paper's value (mean ± std, and its generation) stands
+beside each cell where it has one.
+
+Only the experiment's current runs are read: runs of a changed plan or of trials no longer in
+the spec are tagged superseded by the sweep (orchestrator/tracking.py), and the report says
+how many it skipped.
 """
 from __future__ import annotations
 
@@ -19,12 +29,19 @@ from pathlib import Path
 
 import numpy as np
 
-from orchestrator.paper_values import ID_TABLE, OOD_TABLE
-from orchestrator.tracking import tracking_uri
+from orchestrator.paper_values import (ID_PER_GENERATION, ID_STD, ID_TABLE, OOD_PER_GENERATION, OOD_STD, OOD_TABLE,
+                                       PAPER_CONTRADICTIONS, PAPER_GENERATION)
+from orchestrator.tracking import CURRENT, STATUS_TAG, tracking_uri
 
 ECE_TAG, PICK_TAG = "emocal.ece", "emocal.report_generation"
 ID_METRICS = ("val_macro_f1", "test_macro_f1", "test_weighted_f1", "test_ece", "test_ece_ts")
 OOD_BASE = ("ood_macro_f1", "ood_weighted_f1", "ood_ece")
+SEED_MEAN, PER_SEED = "seed-mean", "per-seed"
+# summary column -> the row's metric (id_ece is resolved per method: raw or scaled)
+CELLS = {"id_macro_f1": "test_macro_f1", "id_weighted_f1": "test_weighted_f1", "id_ece": None,
+         "val_macro_f1": "val_macro_f1",
+         "ood_ft_macro_f1": "ft_macro_f1", "ood_ft_weighted_f1": "ft_weighted_f1", "ood_ft_ece": "ft_ece",
+         "ood_noft_macro_f1": "ood_macro_f1", "ood_noft_weighted_f1": "ood_weighted_f1", "ood_noft_ece": "ood_ece"}
 
 
 def _histories(client, run_id: str, names) -> dict[int, dict[str, float]]:
@@ -35,18 +52,21 @@ def _histories(client, run_id: str, names) -> dict[int, dict[str, float]]:
     return by_gen
 
 
-def collect(uri: str, experiment: str, ood_percent: float | None = None) -> list[dict]:
-    """One row per (trial, generation) with the metrics the tables use."""
+def collect(uri: str, experiment: str, ood_percent: float | None = None) -> tuple[list[dict], int]:
+    """One row per (current trial run, logged generation); and how many runs were skipped."""
     from mlflow import MlflowClient
 
     client = MlflowClient(uri)
     exp = client.get_experiment_by_name(experiment)
     if exp is None:
         raise SystemExit(f"no MLflow experiment {experiment!r} at {uri}")
-    rows = []
+    rows, skipped = [], 0
     for run in client.search_runs([exp.experiment_id], max_results=50000):
         tags = run.data.tags
         if "method" not in tags:
+            continue
+        if tags.get(STATUS_TAG) != CURRENT:  # superseded, or made by an emocal without plan fingerprints
+            skipped += 1
             continue
         ood_keys = sorted(k for k in run.data.metrics if k.startswith("ood_ft") and k.endswith("_macro_f1"))
         percents = sorted(float(k[len("ood_ft"):-len("_macro_f1")]) for k in ood_keys)
@@ -59,156 +79,243 @@ def collect(uri: str, experiment: str, ood_percent: float | None = None) -> list
             for src, dst in zip(ft, ("ft_macro_f1", "ft_weighted_f1", "ft_ece")):
                 row[dst] = metrics.get(src, math.nan)
             rows.append(row)
-    return rows
+    return rows, skipped
 
 
-def pick_generations(rows: list[dict]) -> list[dict]:
-    """Each trial's reported generation: best ID validation macro F1 (ties: earliest), or last."""
-    by_trial: dict[str, list[dict]] = defaultdict(list)
+def _groups(rows: list[dict]) -> dict[tuple[str, str], dict[str, dict[int, dict]]]:
+    """(dataset, method) -> trial -> generation -> row."""
+    out: dict[tuple[str, str], dict[str, dict[int, dict]]] = defaultdict(lambda: defaultdict(dict))
     for r in rows:
-        by_trial[r["trial"]].append(r)
-    picked = []
-    for gens in by_trial.values():
-        gens.sort(key=lambda r: r["generation"])
-        if gens[0]["pick"] == "last":
-            picked.append(gens[-1])
-        else:
-            picked.append(max(gens, key=lambda r: (r.get("val_macro_f1", -1), -r["generation"])))
-    return picked
+        out[(r["dataset"], r["method"])][r["trial"]][r["generation"]] = r
+    return out
+
+
+def _value(r: dict, key: str | None) -> float:
+    if key is None:  # id_ece: after TS for the methods reported so
+        key = "test_ece_ts" if r["ece_kind"] == "ts" else "test_ece"
+    v = r.get(key)
+    return math.nan if v is None else float(v)
 
 
 def _ms(values) -> tuple[float, float]:
-    v = np.asarray([x for x in values if x is not None and not math.isnan(x)], dtype=float)
+    """Mean and sample std (ddof 1) over seeds; std is NaN for one seed."""
+    v = np.asarray([x for x in values if not math.isnan(x)], dtype=float)
     if len(v) == 0:
         return math.nan, math.nan
     return float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else math.nan
 
 
-def _fmt(mean: float, std: float) -> str:
-    """mean±std over seeds; one seed has no spread to show."""
-    if math.isnan(mean):
-        return "n/a"
-    return f"{mean:.2f}" if math.isnan(std) else f"{mean:.2f}±{std:.2f}"
+def reported_generation(trials: dict[str, dict[int, dict]]) -> int:
+    """g* of one (dataset, method): the generation with the best seed-mean ID validation macro F1
+    (ties: the earliest), among the generations every seed has finished; the last one for
+    presets that report their last generation."""
+    common = sorted(set.intersection(*(set(gens) for gens in trials.values())))
+    if not common:
+        return min(min(gens) for gens in trials.values())
+    first = next(iter(trials.values()))[common[0]]
+    if first["pick"] == "last":
+        return common[-1]
+    means = {g: _ms(_value(gens[g], "val_macro_f1") for gens in trials.values())[0] for g in common}
+    return max(common, key=lambda g: (-math.inf if math.isnan(means[g]) else means[g], -g))
 
 
-def summarise(picked: list[dict]) -> list[dict]:
-    """Mean/std over seeds per (dataset, method), ID and OOD, with the paper's values."""
-    groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
-    for r in picked:
-        groups[(r["dataset"], r["method"])].append(r)
+def summarise(rows: list[dict], pick: str = SEED_MEAN) -> list[dict]:
+    """One row per (dataset, method): the reported generation(s) and mean/std of every cell."""
+    if pick not in (SEED_MEAN, PER_SEED):
+        raise ValueError(f"pick must be {SEED_MEAN} or {PER_SEED}, not {pick!r}")
     out = []
-    for (dataset, method), rs in sorted(groups.items()):
-        ece_key = "test_ece_ts" if rs[0]["ece_kind"] == "ts" else "test_ece"
-        row = {"dataset": dataset, "method": method, "seeds": len(rs),
-               "generations": ",".join(str(r["generation"]) for r in sorted(rs, key=lambda r: r["seed"]))}
-        for name, key in (("id_macro_f1", "test_macro_f1"), ("id_weighted_f1", "test_weighted_f1"), ("id_ece", ece_key),
-                          ("ood_noft_macro_f1", "ood_macro_f1"), ("ood_noft_weighted_f1", "ood_weighted_f1"),
-                          ("ood_noft_ece", "ood_ece"), ("ood_ft_macro_f1", "ft_macro_f1"),
-                          ("ood_ft_weighted_f1", "ft_weighted_f1"), ("ood_ft_ece", "ft_ece")):
-            row[name], row[name + "_std"] = _ms(r.get(key) for r in rs)
-        row["ood_percent"] = rs[0]["ood_percent"]
-        paper_id = ID_TABLE.get(method, {}).get(dataset)
-        paper_ood = OOD_TABLE.get(method, {}).get(dataset)
-        row["paper_id"] = f"{paper_id[0]:.2f} ({paper_id[1]:.2f}) / {paper_id[2]:.2f}" if paper_id else ""
-        row["paper_ood"] = f"{paper_ood[0]:.2f} ({paper_ood[1]:.2f}) / {paper_ood[2]:.2f}" if paper_ood else ""
+    for (dataset, method), trials in sorted(_groups(rows).items()):
+        if pick == SEED_MEAN:
+            g = reported_generation(trials)
+            chosen = [gens[g] for gens in trials.values() if g in gens]
+            generation = str(g)
+        else:
+            chosen = []
+            for gens in trials.values():
+                ordered = [gens[k] for k in sorted(gens)]
+                chosen.append(ordered[-1] if ordered[0]["pick"] == "last" else
+                              max(ordered, key=lambda r: (_value(r, "val_macro_f1"), -r["generation"])))
+            chosen.sort(key=lambda r: r["seed"])
+            generation = "per seed " + ",".join(str(r["generation"]) for r in chosen)
+        row = {"dataset": dataset, "method": method, "seeds": len(chosen), "generation": generation,
+               "generations_logged": max(max(gens) for gens in trials.values()), "pick": pick}
+        for name, key in CELLS.items():
+            row[name], row[name + "_std"] = _ms(_value(r, key) for r in chosen)
+        row["ood_percent"] = chosen[0]["ood_percent"]
+        row.update(_paper_cells(dataset, method))
         out.append(row)
     return out
 
 
-def _markdown(summary: list[dict], per_gen: list[dict]) -> str:
-    buf = io.StringIO()
-    for dataset in sorted({r["dataset"] for r in summary}):
-        rows = [r for r in summary if r["dataset"] == dataset]
-        buf.write(f"\n### {dataset}: ID test (Table 1 layout; best generation per method)\n\n")
-        buf.write("| method | seeds | gen | F1 macro (weighted) | ECE | paper F1 (w) / ECE |\n|---|---|---|---|---|---|\n")
-        for r in rows:
-            buf.write(f"| {r['method']} | {r['seeds']} | {r['generations']} | "
-                      f"{_fmt(r['id_macro_f1'], r['id_macro_f1_std'])} ({_fmt(r['id_weighted_f1'], r['id_weighted_f1_std'])}) | "
-                      f"{_fmt(r['id_ece'], r['id_ece_std'])} | {r['paper_id']} |\n")
-        p = rows[0]["ood_percent"]
-        if any(not math.isnan(r["ood_noft_macro_f1"]) for r in rows):
-            buf.write(f"\n### {dataset}: OOD test (Table 2 layout; after {p:g}% fine-tuning, and without)\n\n"
-                      if p is not None else f"\n### {dataset}: OOD test without fine-tuning\n\n")
-            buf.write("| method | F1 macro (weighted), FT | ECE, FT | F1 macro (weighted), no FT | ECE, no FT | paper FT F1 (w) / ECE |\n"
-                      "|---|---|---|---|---|---|\n")
-            for r in rows:
-                buf.write(f"| {r['method']} | {_fmt(r['ood_ft_macro_f1'], r['ood_ft_macro_f1_std'])} "
-                          f"({_fmt(r['ood_ft_weighted_f1'], r['ood_ft_weighted_f1_std'])}) | {_fmt(r['ood_ft_ece'], r['ood_ft_ece_std'])} | "
-                          f"{_fmt(r['ood_noft_macro_f1'], r['ood_noft_macro_f1_std'])} "
-                          f"({_fmt(r['ood_noft_weighted_f1'], r['ood_noft_weighted_f1_std'])}) | "
-                          f"{_fmt(r['ood_noft_ece'], r['ood_noft_ece_std'])} | {r['paper_ood']} |\n")
-        gens = [g for g in per_gen if g["dataset"] == dataset]
-        if any(g["generation"] > 1 for g in gens):
-            buf.write(f"\n### {dataset}: per generation (Tables 11 and 12 layout: macro F1 / ECE)\n\n")
-            top = max(g["generation"] for g in gens)
-            buf.write("| method | " + " | ".join(f"gen {i} ID" for i in range(1, top + 1)) + " | "
-                      + " | ".join(f"gen {i} OOD FT" for i in range(1, top + 1)) + " |\n")
-            buf.write("|---" * (1 + 2 * top) + "|\n")
-            for method in sorted({g["method"] for g in gens}):
-                cells = {g["generation"]: g for g in gens if g["method"] == method}
-                id_cells = [f"{cells[i]['id_macro_f1']:.2f} / {cells[i]['id_ece']:.2f}" if i in cells else "" for i in range(1, top + 1)]
-                ood_cells = [f"{cells[i]['ood_ft_macro_f1']:.2f} / {cells[i]['ood_ft_ece']:.2f}" if i in cells else "" for i in range(1, top + 1)]
-                buf.write(f"| {method} | " + " | ".join(id_cells + ood_cells) + " |\n")
-    return buf.getvalue()
-
-
 def per_generation(rows: list[dict]) -> list[dict]:
-    groups: dict[tuple[str, str, int], list[dict]] = defaultdict(list)
-    for r in rows:
-        groups[(r["dataset"], r["method"], r["generation"])].append(r)
+    """Tables 11 and 12: mean/std over seeds of every (dataset, method, generation)."""
     out = []
-    for (dataset, method, gen), rs in sorted(groups.items()):
-        ece_key = "test_ece_ts" if rs[0]["ece_kind"] == "ts" else "test_ece"
-        out.append({"dataset": dataset, "method": method, "generation": gen,
-                    "id_macro_f1": _ms(r.get("test_macro_f1") for r in rs)[0],
-                    "id_ece": _ms(r.get(ece_key) for r in rs)[0],
-                    "ood_ft_macro_f1": _ms(r.get("ft_macro_f1") for r in rs)[0],
-                    "ood_ft_ece": _ms(r.get("ft_ece") for r in rs)[0]})
+    for (dataset, method), trials in sorted(_groups(rows).items()):
+        g_star = reported_generation(trials)
+        for g in sorted({g for gens in trials.values() for g in gens}):
+            chosen = [gens[g] for gens in trials.values() if g in gens]
+            row = {"dataset": dataset, "method": method, "generation": g, "seeds": len(chosen),
+                   "reported": g == g_star}
+            for name in ("id_macro_f1", "id_ece", "val_macro_f1", "ood_ft_macro_f1", "ood_ft_ece"):
+                row[name], row[name + "_std"] = _ms(_value(r, CELLS[name]) for r in chosen)
+            out.append(row)
     return out
 
 
-def build_report(uri: str, experiment: str, out_dir: str | Path | None = None, ood_percent: float | None = None) -> str:
-    rows = collect(uri, experiment, ood_percent)
+def _paper_cells(dataset: str, method: str) -> dict[str, str]:
+    def cell(table, std, key) -> str:
+        v, s = table.get(key, {}).get(dataset), std.get(key, {}).get(dataset)
+        if v is None:
+            return ""
+        s = s or (math.nan,) * 3
+        return f"{_paper_pm(v[0], s[0])} ({_paper_pm(v[1], s[1])}) / {_paper_pm(v[2], s[2])}"
+
+    gen = PAPER_GENERATION["id"].get(method, {}).get(dataset)
+    return {"paper_id": cell(ID_TABLE, ID_STD, method), "paper_ood_ft": cell(OOD_TABLE, OOD_STD, method),
+            "paper_ood_noft": cell(OOD_TABLE, OOD_STD, "ce_no_ft") if method == "ce" else "",
+            "paper_generation": gen or ""}
+
+
+def _pm(mean: float, std: float, digits: int = 2) -> str:
+    """mean±std; the paper's stds have one decimal, ours two; one seed has no spread to show."""
+    if mean is None or math.isnan(mean):
+        return "n/a"
+    return f"{mean:.{digits}f}" if std is None or math.isnan(std) else f"{mean:.{digits}f}±{std:.{digits}f}"
+
+
+def _paper_pm(mean: float, std: float) -> str:
+    return f"{mean:.2f}" if math.isnan(std) else f"{mean:.2f}±{std:.1f}"
+
+
+def _gen_label(r: dict) -> str:
+    return r["generation"] if r["pick"] == PER_SEED else f"g{r['generation']}"
+
+
+def _markdown(summary: list[dict], per_gen: list[dict], skipped: int) -> str:
+    buf = io.StringIO()
+    pick = summary[0]["pick"] if summary else SEED_MEAN
+    rule = ("g* = the generation with the best seed-mean ID validation macro F1 (ties: the earliest), one per "
+            "(dataset, method), as the paper reports" if pick == SEED_MEAN else
+            "each seed's own best generation by ID validation macro F1 (per-seed pick: matches no column of the paper's)")
+    buf.write(f"\nReported generation: {rule}. Cells are mean±std over seeds (sample std); the paper's "
+              "values (mean±std over 5 seeds, roberta-base) stand beside them with the generation they come from.\n")
+    if skipped:
+        buf.write(f"\nSkipped {skipped} MLflow run(s) that are not current (superseded by a changed plan, trials no "
+                  "longer in the spec, or made by an emocal without plan fingerprints).\n")
+    footnotes: list[str] = []
+    for dataset in sorted({r["dataset"] for r in summary}):
+        rows = [r for r in summary if r["dataset"] == dataset]
+        buf.write(f"\n### {dataset}: ID test (Table 1 layout)\n\n")
+        buf.write("| method | seeds | gen | F1 macro (weighted) | ECE | paper F1 macro (weighted) / ECE | paper gen |\n"
+                  "|---|---|---|---|---|---|---|\n")
+        for r in rows:
+            buf.write(f"| {r['method']} | {r['seeds']} | {_gen_label(r)} | "
+                      f"{_pm(r['id_macro_f1'], r['id_macro_f1_std'])} ({_pm(r['id_weighted_f1'], r['id_weighted_f1_std'])}) | "
+                      f"{_pm(r['id_ece'], r['id_ece_std'])} | {r['paper_id']} | "
+                      f"{'g' + str(r['paper_generation']) if r['paper_generation'] else ''} |\n")
+        p = rows[0]["ood_percent"]
+        if any(not math.isnan(r["ood_noft_macro_f1"]) for r in rows):
+            title = f"after {p:g}% fine-tuning, and without" if p is not None else "without fine-tuning"
+            buf.write(f"\n### {dataset}: OOD test (Table 2 layout; {title}; same generation as the ID table)\n\n")
+            buf.write("| method | gen | FT: F1 macro (weighted) | FT: ECE | paper FT: F1 (w) / ECE | "
+                      "no FT: F1 macro (weighted) | no FT: ECE | paper no FT (RoBERTa w/o finetuning) |\n"
+                      "|---|---|---|---|---|---|---|---|\n")
+            for r in rows:
+                buf.write(f"| {r['method']} | {_gen_label(r)} | "
+                          f"{_pm(r['ood_ft_macro_f1'], r['ood_ft_macro_f1_std'])} "
+                          f"({_pm(r['ood_ft_weighted_f1'], r['ood_ft_weighted_f1_std'])}) | "
+                          f"{_pm(r['ood_ft_ece'], r['ood_ft_ece_std'])} | {r['paper_ood_ft']} | "
+                          f"{_pm(r['ood_noft_macro_f1'], r['ood_noft_macro_f1_std'])} "
+                          f"({_pm(r['ood_noft_weighted_f1'], r['ood_noft_weighted_f1_std'])}) | "
+                          f"{_pm(r['ood_noft_ece'], r['ood_noft_ece_std'])} | {r['paper_ood_noft']} |\n")
+        gens = [g for g in per_gen if g["dataset"] == dataset]
+        methods = sorted({g["method"] for g in gens if g["generation"] > 1})
+        if methods:
+            top = max([g["generation"] for g in gens] + [len(ID_PER_GENERATION[m][dataset]) for m in methods
+                                                          if dataset in ID_PER_GENERATION.get(m, {})])
+            for table, (f1, ece, paper, label) in (("11", ("id_macro_f1", "id_ece", ID_PER_GENERATION, "ID test")),
+                                                  ("12", ("ood_ft_macro_f1", "ood_ft_ece", OOD_PER_GENERATION,
+                                                          f"OOD after {p:g}% fine-tuning" if p is not None else "OOD"))):
+                if math.isnan(np.nanmax([np.nan] + [g[f1] for g in gens])):
+                    continue
+                buf.write(f"\n### {dataset}: {label} per generation (Table {table} layout: macro F1 / ECE; "
+                          "** marks the reported generation g*)\n\n")
+                buf.write("| method | " + " | ".join(f"gen {i}" for i in range(1, top + 1)) + " |\n")
+                buf.write("|---" * (1 + top) + "|\n")
+                for method in methods:
+                    cells = {g["generation"]: g for g in gens if g["method"] == method}
+                    out = []
+                    for i in range(1, top + 1):
+                        c = cells.get(i)
+                        text = f"{_pm(c[f1], c[f1 + '_std'])} / {_pm(c[ece], c[ece + '_std'])}" if c else ""
+                        out.append(f"**{text}**" if c and c["reported"] else text)
+                    buf.write(f"| {method} | " + " | ".join(out) + " |\n")
+                    theirs = paper.get(method, {}).get(dataset)
+                    if theirs:
+                        g_paper = PAPER_GENERATION["id" if table == "11" else "ood"][method][dataset]
+                        cols = [f"{_paper_pm(t[0], t[1])} / {_paper_pm(t[2], t[3])}" for t in theirs]
+                        cols = [f"**{c}**" if i + 1 == g_paper else c for i, c in enumerate(cols)]
+                        buf.write(f"| {method} (paper) | " + " | ".join(cols + [""] * (top - len(cols))) + " |\n")
+        footnotes += [f for f in PAPER_CONTRADICTIONS if f" on {dataset} " in f and
+                      any(f" {m} on " in f for m in {r['method'] for r in rows})]
+    if footnotes:
+        buf.write("\nWhere the paper contradicts itself (its main tables against Tables 11/12):\n\n")
+        buf.writelines(f"- {f}\n" for f in footnotes)
+    return buf.getvalue()
+
+
+def build_report(uri: str, experiment: str, out_dir: str | Path | None = None, ood_percent: float | None = None,
+                 pick: str = SEED_MEAN) -> str:
+    rows, skipped = collect(uri, experiment, ood_percent)
     if not rows:
-        return f"no finished generations in experiment {experiment!r} yet"
-    summary = summarise(pick_generations(rows))
-    text = _markdown(summary, per_generation(rows))
+        return f"no finished generations in experiment {experiment!r} yet" + (
+            f" (skipped {skipped} run(s) that are not current)" if skipped else "")
+    summary, per_gen = summarise(rows, pick), per_generation(rows)
+    text = _markdown(summary, per_gen, skipped)
     if out_dir is not None:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         (out / "report.md").write_text(f"# {experiment}\n{text}")
-        with open(out / "report.csv", "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=list(summary[0]))
-            writer.writeheader()
-            writer.writerows(summary)
+        for name, table in (("report.csv", summary), ("report_generations.csv", per_gen)):
+            with open(out / name, "w", newline="") as f:
+                writer = csv.DictWriter(f, fieldnames=list(table[0]))
+                writer.writeheader()
+                writer.writerows(table)
     return text
 
 
-def diagrams(uri: str, experiment: str, dataset: str, out_dir: str | Path, seed: int | None = None) -> Path:
-    """Each method's reported-generation reliability diagram (test, before/after TS) for one
-    dataset, side by side in one PNG (first seed unless `seed` is given)."""
+def diagrams(uri: str, experiment: str, dataset: str, out_dir: str | Path, seed: int | None = None,
+             methods: list[str] | None = None) -> Path:
+    """Each method's reliability diagram at its reported generation g* (test, before/after TS)
+    for one dataset, side by side in one PNG (first seed unless `seed` is given)."""
     from mlflow import MlflowClient
 
     from trainables.plots import side_by_side
 
     client = MlflowClient(uri)
-    rows = [r for r in pick_generations(collect(uri, experiment)) if r["dataset"] == dataset]
+    rows, _ = collect(uri, experiment)
+    rows = [r for r in rows if r["dataset"] == dataset and (methods is None or r["method"] in methods)]
     if not rows:
         raise SystemExit(f"no finished trials of dataset {dataset!r} in experiment {experiment!r}")
+    g_star = {(d, m): reported_generation(trials) for (d, m), trials in _groups(rows).items()}
     chosen: dict[str, dict] = {}
     for r in sorted(rows, key=lambda r: r["seed"]):
-        if (seed is None or r["seed"] == seed) and r["method"] not in chosen:
+        if (seed is None or r["seed"] == seed) and r["method"] not in chosen and r["generation"] == g_star[(dataset, r["method"])]:
             chosen[r["method"]] = r
     exp = client.get_experiment_by_name(experiment)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     images = {}
-    for method, r in chosen.items():
-        run = client.search_runs([exp.experiment_id], filter_string=f"attributes.run_name = '{r['trial']}'")[0]
+    for method in (methods or sorted(chosen)):
+        if method not in chosen:
+            continue
+        r = chosen[method]
+        run = client.search_runs([exp.experiment_id], filter_string=f"attributes.run_name = '{r['trial']}' and "
+                                                                    f"tags.`{STATUS_TAG}` = '{CURRENT}'")[0]
         local = client.download_artifacts(run.info.run_id, f"gen{r['generation']}/reliability_test.png", str(out / method))
-        images[f"{method} (gen {r['generation']})"] = local
+        images[f"{method} (seed {r['seed']}, gen {r['generation']})"] = local
     target = out / f"reliability_{dataset}.png"
-    side_by_side(images, target, title=f"{experiment}: {dataset}, test reliability before / after TS", columns=2)
+    side_by_side(images, target, title=f"{experiment}: {dataset}, test reliability before / after TS", columns=1)
     return target
 
 
@@ -222,14 +329,17 @@ def mlflow_ui_hint(uri: str, experiment_id: str) -> str:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m orchestrator.report", description=__doc__.split("\n")[0])
     p.add_argument("experiment", help="the MLflow experiment (the spec's name)")
-    p.add_argument("--out", help="also write report.md and report.csv here")
+    p.add_argument("--out", help="also write report.md, report.csv and report_generations.csv here")
     p.add_argument("--ood-percent", type=float, help="which OOD fine-tuning percentage to tabulate (default 3)")
+    p.add_argument("--pick", choices=(SEED_MEAN, PER_SEED), default=SEED_MEAN,
+                   help="seed-mean: one generation per method, as the paper (default); per-seed: each seed's best")
     p.add_argument("--diagrams", metavar="DATASET",
                    help="also put each method's reliability diagram for DATASET side by side (in --out or .)")
+    p.add_argument("--methods", nargs="+", help="with --diagrams: only these methods, in this order")
     args = p.parse_args(argv)
-    print(build_report(tracking_uri(), args.experiment, args.out, args.ood_percent))
+    print(build_report(tracking_uri(), args.experiment, args.out, args.ood_percent, args.pick))
     if args.diagrams:
-        print(f"diagrams: {diagrams(tracking_uri(), args.experiment, args.diagrams, args.out or '.')}")
+        print(f"diagrams: {diagrams(tracking_uri(), args.experiment, args.diagrams, args.out or '.', methods=args.methods)}")
     return 0
 
 

@@ -93,8 +93,8 @@ def run_sweep(spec: SweepSpec, args: argparse.Namespace) -> int:
     from ray import tune
 
     from orchestrator import report
-    from orchestrator.tracking import ensure_experiment, tracking_uri
-    from orchestrator.trial import run_trial
+    from orchestrator.tracking import ensure_experiment, sync_runs, tracking_uri
+    from orchestrator.trial import planned_run, run_trial
 
     trials = build_plan(spec)
     run_dir = Path(args.output).resolve() / spec.name
@@ -110,9 +110,10 @@ def run_sweep(spec: SweepSpec, args: argparse.Namespace) -> int:
     # a local store keeps artifacts beside it; a tracking server decides where its artifacts go
     local = uri.startswith(("sqlite:", "file:")) or "://" not in uri
     experiment_id = ensure_experiment(uri, spec.name, artifact_root=Path.cwd() / "mlartifacts" if local else None)
+    mlflow_runs = sync_runs(uri, experiment_id, [planned_run(t, spec.name) for t in trials])
     res = spec.resources
     sweep = {"store_root": str(run_dir / "stages"), "reuse": not args.no_reuse, "tracking_uri": uri,
-             "experiment_id": experiment_id, "spec_name": spec.name,
+             "experiment_id": experiment_id, "spec_name": spec.name, "mlflow_runs": mlflow_runs,
              "task_cpus": res.cpus_per_trial - TASK_HEAD_CPU, "task_gpus": res.gpus_per_trial}
 
     init = dict(include_dashboard=not args.no_dashboard, dashboard_host=args.dashboard_host,

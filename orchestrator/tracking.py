@@ -1,16 +1,20 @@
-"""The MLflow side: one experiment per spec, exactly one run per trial, however often it restarts.
+"""The MLflow side: one experiment per spec, exactly one current run per trial and plan.
 
 Tune's MLflow helpers open a new run on every retry and restore (PRIOR_WORK.md 3: ray #48664,
-`MLflowLoggerCallback._trial_runs` reset on restore). So the trial logs by itself through an
-`MlflowClient`, and finds its run again by the tag `emocal.trial` (seed, dataset, method),
-which survives a worker restart, a driver kill and `--resume` alike. A generation already
-logged is never logged twice (its step is looked up first).
+`MLflowLoggerCallback._trial_runs` reset on restore). So the driver makes or finds each
+trial's run before Tune starts (`sync_runs`), by the tag `emocal.trial` (seed, dataset,
+method) and the plan's fingerprint, and the trial logs to it through an `MlflowClient`: the
+same run survives a worker restart, a driver kill and `--resume`, while a changed plan (a
+setting, the code's stage format, the package version) gets a new run and the old one is
+tagged superseded, so no number of an older plan is ever continued or reported. A
+generation already logged is never logged twice (its step is looked up first).
 """
 from __future__ import annotations
 
 import logging
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from mlflow import MlflowClient
@@ -19,6 +23,10 @@ from mlflow.entities import Metric, Param, RunTag
 _logger = logging.getLogger(__name__)
 
 TRIAL_TAG = "emocal.trial"
+PLAN_TAG = "emocal.plan_fingerprint"  # TrialPlan.fingerprint: stage keys, reporting settings, version
+STATUS_TAG, CURRENT, SUPERSEDED = "emocal.status", "current", "superseded"
+SUPERSEDED_BY_TAG, SUPERSEDED_REASON_TAG = "emocal.superseded_by", "emocal.superseded_reason"
+VERSION_TAG, REVISION_TAG = "emocal.version", "emocal.git_commit"
 PROBE_METRIC = "test_macro_f1"  # logged for every generation; its steps say which are done
 
 
@@ -42,22 +50,94 @@ def ensure_experiment(uri: str, name: str, artifact_root: str | Path | None = No
     return client.create_experiment(name, artifact_location=location)
 
 
-class TrialRun:
-    """The one MLflow run of one trial, created on first use and re-attached afterwards."""
+def package_version() -> str:
+    try:
+        from importlib.metadata import version
 
-    def __init__(self, uri: str, experiment_id: str, trial_key: str, tags: dict[str, str], params: dict[str, str]):
-        self.client = MlflowClient(uri)
-        found = self.client.search_runs([experiment_id], filter_string=f"tags.`{TRIAL_TAG}` = '{trial_key}'",
-                                        order_by=["attributes.start_time ASC"])
-        if found:
-            self.run_id = found[0].info.run_id
-            self.client.update_run(self.run_id, status="RUNNING")
-            _logger.info("re-attached MLflow run %s of trial %s", self.run_id, trial_key)
+        return version("emocal")
+    except Exception:  # pragma: no cover - running from a tree that was never installed
+        return "unknown"
+
+
+def source_revision(root: str | Path | None = None) -> str:
+    """The git commit the code came from, with "+dirty" for uncommitted changes; "" outside git."""
+    import subprocess
+
+    cwd = Path(root or Path(__file__).resolve().parents[1])
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=10, check=True)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd, capture_output=True,
+                               text=True, timeout=10, check=True)
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+
+
+@dataclass(frozen=True)
+class PlannedRun:
+    """What the driver knows of a trial's run before it starts: its identity and fingerprint."""
+
+    trial_key: str
+    fingerprint: str
+    tags: dict[str, str]
+    params: dict[str, str]
+
+
+def sync_runs(uri: str, experiment_id: str, planned: list[PlannedRun]) -> dict[str, str]:
+    """The MLflow run of every planned trial; stale runs are tagged superseded, never reused.
+
+    A trial continues its run only when the run's fingerprint (its stage keys, its reporting
+    settings and the package version: `TrialPlan.fingerprint`) equals the plan's. Every other
+    run of the experiment, of a changed plan or of a trial the spec no longer has, gets
+    `emocal.status = superseded` (with `emocal.superseded_by`), keeps its numbers for the
+    record, and is left out of the report. Runs are created here, on the driver, so trials
+    never race to create one.
+
+    Returns:
+        trial key -> run id.
+    """
+    client = MlflowClient(uri)
+    wanted = {p.trial_key: p for p in planned}
+    existing = client.search_runs([experiment_id], filter_string=f"tags.`{STATUS_TAG}` = '{CURRENT}'",
+                                  order_by=["attributes.start_time ASC"], max_results=50000)
+    runs: dict[str, str] = {}
+    stale = []
+    for run in existing:
+        key, tags = run.data.tags.get(TRIAL_TAG), run.data.tags
+        p = wanted.get(key)
+        if p is not None and tags.get(PLAN_TAG) == p.fingerprint and key not in runs:
+            runs[key] = run.info.run_id
         else:
-            run = self.client.create_run(experiment_id, run_name=trial_key, tags={TRIAL_TAG: trial_key, **tags})
-            self.run_id = run.info.run_id
-            self.client.log_batch(self.run_id, params=[Param(k, str(v)[:6000]) for k, v in params.items()])
+            stale.append(run)
+    revision = source_revision()
+    for p in planned:
+        if p.trial_key in runs:
+            continue
+        run = client.create_run(experiment_id, run_name=p.trial_key,
+                                tags={TRIAL_TAG: p.trial_key, PLAN_TAG: p.fingerprint, STATUS_TAG: CURRENT,
+                                      VERSION_TAG: package_version(), REVISION_TAG: revision, **p.tags})
+        client.log_batch(run.info.run_id, params=[Param(k, str(v)[:6000]) for k, v in p.params.items()])
+        client.update_run(run.info.run_id, status="SCHEDULED")
+        runs[p.trial_key] = run.info.run_id
+    for run in stale:
+        key = run.data.tags.get(TRIAL_TAG)
+        reason = "plan changed" if key in wanted else "trial no longer in the spec"
+        client.log_batch(run.info.run_id, tags=[RunTag(STATUS_TAG, SUPERSEDED), RunTag(SUPERSEDED_REASON_TAG, reason),
+                                                RunTag(SUPERSEDED_BY_TAG, runs.get(key, ""))])
+        _logger.warning("MLflow run %s (%s) superseded: %s", run.info.run_id, key, reason)
+    return runs
 
+
+class TrialRun:
+    """The one MLflow run of one trial, made by `sync_runs` on the driver and attached here."""
+
+    def __init__(self, uri: str, run_id: str, fingerprint: str):
+        self.client = MlflowClient(uri)
+        self.run_id = run_id
+        found = self.client.get_run(run_id).data.tags.get(PLAN_TAG)
+        if found != fingerprint:  # the driver decided this run; a mismatch is a bug, not a choice
+            raise RuntimeError(f"MLflow run {run_id} has plan fingerprint {found}, the trial {fingerprint}")
+        self.client.update_run(self.run_id, status="RUNNING")
     def logged_generations(self) -> set[int]:
         return {m.step for m in self.client.get_metric_history(self.run_id, PROBE_METRIC)}
 

@@ -23,7 +23,7 @@ import ray
 from ray import tune
 
 from orchestrator.plan import TrialPlan
-from orchestrator.tracking import TrialRun
+from orchestrator.tracking import PlannedRun, TrialRun
 from trainables.stage import StageSpec
 from trainables.store import StageStore
 from trainables.train import DivergedError
@@ -131,12 +131,7 @@ def run_trial(config: dict, plans: dict[str, dict], sweep: dict) -> None:
     """The Tune function trainable: config {"trial": key}; plans and sweep settings via with_parameters."""
     plan = TrialPlan.from_dict(plans[config["trial"]])
     store = StageStore(sweep["store_root"] if sweep["reuse"] else Path(sweep["store_root"]) / plan.key)
-    run = TrialRun(sweep["tracking_uri"], sweep["experiment_id"], plan.key,
-                   tags={"seed": str(plan.seed), "dataset": plan.dataset, "method": plan.method.name,
-                         "generations": str(len(plan.stages)),
-                         "emocal.ece": "ts" if plan.method.reports_scaled_ece else "raw",
-                         "emocal.report_generation": plan.method.report_generation},
-                   params=_params(plan, sweep))
+    run = TrialRun(sweep["tracking_uri"], sweep["mlflow_runs"][plan.key], plan.fingerprint)
     start = 0
     checkpoint = tune.get_checkpoint()
     if checkpoint is not None:
@@ -172,7 +167,15 @@ def run_trial(config: dict, plans: dict[str, dict], sweep: dict) -> None:
     run.finish("FINISHED")
 
 
-def _params(plan: TrialPlan, sweep: dict) -> dict:
+def planned_run(plan: TrialPlan, spec_name: str) -> PlannedRun:
+    """The trial's MLflow run as the driver creates it: tags to filter and group by, params."""
+    tags = {"seed": str(plan.seed), "dataset": plan.dataset, "method": plan.method.name,
+            "generations": str(len(plan.stages)), "emocal.ece": "ts" if plan.method.reports_scaled_ece else "raw",
+            "emocal.report_generation": plan.method.report_generation}
+    return PlannedRun(plan.key, plan.fingerprint, tags, _params(plan, spec_name))
+
+
+def _params(plan: TrialPlan, spec_name: str) -> dict:
     first = plan.stages[0]
     return {
         "seed": plan.seed, "dataset": plan.dataset, "method": plan.method.name,
@@ -181,5 +184,5 @@ def _params(plan: TrialPlan, sweep: dict) -> dict:
         "post_hoc_ts": plan.method.post_hoc_ts, "model": first.data.model, "max_length": first.data.max_length,
         "epochs": first.train.epochs, "batch_size": first.train.batch_size, "lr": first.train.lr,
         "ood_percents": ",".join(f"{p:g}" for p in first.ood.percents) if first.ood else "",
-        "spec": sweep["spec_name"],
+        "spec": spec_name, "n_bins": first.n_bins,
     }

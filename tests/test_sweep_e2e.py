@@ -114,3 +114,39 @@ def test_changed_spec_is_refused_on_resume(sweep, data_root):
     out = run_sweep(workdir, changed, data_root, "--resume")
     assert out.returncode == 2
     assert "changed since the run" in out.stderr and "lr: 0.0005" in out.stderr
+
+
+@pytest.mark.slow
+def test_a_changed_setting_gives_new_numbers_and_counts_nothing_old(sweep, data_root):
+    """Same spec name, a changed training setting and one method fewer, no --resume: new runs with
+    the new numbers; every old run superseded, kept in MLflow, and left out of the report."""
+    workdir, spec_path, _ = sweep
+    _, before = mlflow_runs(workdir, "e2e")
+    old = {r.data.tags["method"]: r for r in before if r.data.tags.get("emocal.status") == "current"}
+    assert sorted(old) == sorted(METHODS)
+    spec = yaml.safe_load(spec_path.read_text())
+    spec["train"]["lr"] = 3e-3
+    spec["methods"] = ["ce", "csd"]
+    changed = workdir / "again" / "e2e.yaml"
+    changed.parent.mkdir()
+    changed.write_text(yaml.safe_dump(spec))
+    out = run_sweep(workdir, changed, data_root)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-5000:]
+
+    _, after = mlflow_runs(workdir, "e2e")
+    status = {r.info.run_id: r.data.tags["emocal.status"] for r in after}
+    assert all(status[r.info.run_id] == "superseded" for r in old.values())
+    new = {r.data.tags["method"]: r for r in after if status[r.info.run_id] == "current"}
+    assert sorted(new) == ["ce", "csd"] and not set(r.info.run_id for r in new.values()) & set(status_old := {
+        r.info.run_id for r in old.values()})
+    assert len(status_old) == len(METHODS)
+    report_dir = workdir / "runs" / "e2e"
+    text = (report_dir / "report.md").read_text()
+    assert "| sim_mixup_csd |" not in text and f"Skipped {len(METHODS)} MLflow run(s)" in text
+    import csv
+
+    rows = {r["method"]: r for r in csv.DictReader(open(report_dir / "report.csv"))}
+    assert sorted(rows) == ["ce", "csd"]
+    ce_new, ce_old = new["ce"].data.metrics["test_ece"], old["ce"].data.metrics["test_ece"]
+    assert ce_new != ce_old  # the lr changed the CE teacher
+    assert float(rows["ce"]["id_ece"]) == pytest.approx(ce_new)

@@ -105,7 +105,8 @@ def build_model(name: str, num_labels: int, seed: int, dropout: float = 0.1,
 
     hf_logging.disable_progress_bar()  # one bar per load floods a sweep's console
     torch.manual_seed(seed)
-    encoder = AutoModel.from_pretrained(resolve_model_path(name))
+    # fp32 master weights whatever the checkpoint's dtype (transformers 5 loads "auto" by default)
+    encoder = AutoModel.from_pretrained(resolve_model_path(name), dtype=torch.float32)
     return EmotionClassifier(encoder, num_labels, dropout, native_pooling(name) if pooling == "auto" else pooling)
 
 

@@ -37,6 +37,16 @@ from trainables.train import TrainConfig, pick_device, predict_logits, set_seed,
 
 _logger = logging.getLogger(__name__)
 
+# What a stage computes, as a number in every stage key: bump it whenever a change to the code
+# changes a stage's outcome for the same StageSpec (a new metric, evaluation precision, a loss's
+# form), so that no stored stage and no MLflow run of the old semantics is reused.
+# tests/test_stage_keys.py pins the config schema to this number: adding or changing a field
+# fails there until the field is in the key (or named in KEY_EXEMPT) and the schema is re-pinned.
+# 2: fp32 evaluation logits; calibration.n_bins applies to the reported ECE.
+STAGE_FORMAT_VERSION = 2
+# fields that say where a stage runs, where its files lie or how long its chain is: never what it computes
+KEY_EXEMPT = ("device", "data.data_root", "distill.generations")
+
 
 @dataclass(frozen=True)
 class DataConfig:
@@ -97,8 +107,13 @@ class StageSpec:
 
     def key(self) -> str:
         payload = dataclasses.asdict(self)
-        payload.pop("device")  # where it runs does not change what it is
-        payload["data"].pop("data_root")  # nor where the files lie (their hash is `fingerprint`)
+        for path in KEY_EXEMPT:  # where it runs and where the files lie (their hash is `fingerprint`)
+            *parents, leaf = path.split(".")
+            node = payload
+            for name in parents:
+                node = node[name]
+            node.pop(leaf)
+        payload["format"] = STAGE_FORMAT_VERSION
         if self.generation > 1:
             payload.pop("teacher")  # a student depends on its teacher only through `parent`
         else:
@@ -164,11 +179,11 @@ def prepare_data(cfg: DataConfig) -> PreparedData:
     return PreparedData(ds, enc(train_split), enc(val), enc(test), ood, ood_test)
 
 
-def _metrics(prefix: str, logits: np.ndarray, labels: np.ndarray, temperature: float | None = None) -> dict:
+def _metrics(prefix: str, logits: np.ndarray, labels: np.ndarray, n_bins: int, temperature: float | None = None) -> dict:
     """calibration_report under `prefix_`; with a temperature, the scaled ECE as `prefix_ece_ts`."""
-    out = {f"{prefix}_{k}": v for k, v in calibration.calibration_report(logits, labels).items()}
+    out = {f"{prefix}_{k}": v for k, v in calibration.calibration_report(logits, labels, n_bins=n_bins).items()}
     if temperature is not None:
-        scaled = calibration.calibration_report(logits, labels, temperature=temperature)
+        scaled = calibration.calibration_report(logits, labels, temperature=temperature, n_bins=n_bins)
         out[f"{prefix}_ece_ts"] = scaled["ece"]
     return out
 
@@ -208,7 +223,7 @@ def _ood_finetune(spec: StageSpec, model, data: PreparedData, ambiguous: np.ndar
                                     lr=cfg.lr or spec.train.lr, select="last")
     tuned = copy.deepcopy(model)
     train(tuned, task, joined, None, train_cfg, seed=spec.seed + int(percent * 100), rows=np.arange(len(ood_rows)))
-    return predict_logits(tuned, data.ood_test, spec.train.eval_batch_size, spec.train.bf16)
+    return predict_logits(tuned, data.ood_test, spec.train.eval_batch_size)
 
 
 def run_stage(spec: StageSpec, parent_weights: dict | None, parent_result: dict | None,
@@ -234,7 +249,7 @@ def run_stage(spec: StageSpec, parent_weights: dict | None, parent_result: dict 
     else:
         teacher = build_model(spec.data.model, len(labels), seed=0).to(device)
         load_numpy_state(teacher, parent_weights)
-        teacher_logits = predict_logits(teacher, data.train, spec.train.eval_batch_size, spec.train.bf16)
+        teacher_logits = predict_logits(teacher, data.train, spec.train.eval_batch_size)
         del teacher
         temperature_used = parent_result["temperature"] if spec.distill.kind == "csd" else 1.0
         task = DistillTask(teacher_logits, temperature_used, spec.distill.scale_student, spec.distill.annealing)
@@ -242,15 +257,15 @@ def run_stage(spec: StageSpec, parent_weights: dict | None, parent_result: dict 
 
     fit = train(model, task, data.train, data.validation, spec.train, seed=spec.seed * 1000 + spec.generation,
                 rows=rows, record_dynamics=spec.records_data_map)
-    val_logits = predict_logits(model, data.validation, spec.train.eval_batch_size, spec.train.bf16)
-    test_logits = predict_logits(model, data.test, spec.train.eval_batch_size, spec.train.bf16)
+    val_logits = predict_logits(model, data.validation, spec.train.eval_batch_size)
+    test_logits = predict_logits(model, data.test, spec.train.eval_batch_size)
     temperature, temps, eces = calibration.fit_temperature(val_logits, data.validation.labels,
                                                           n_bins=spec.n_bins, return_curve=True)
     metrics = {"temperature": float(temperature), "best_epoch": fit.best_epoch}
     if temperature_used is not None:
         metrics["distill_temperature"] = float(temperature_used)
-    metrics.update(_metrics("val", val_logits, data.validation.labels, temperature))
-    metrics.update(_metrics("test", test_logits, data.test.labels, temperature))
+    metrics.update(_metrics("val", val_logits, data.validation.labels, spec.n_bins, temperature))
+    metrics.update(_metrics("test", test_logits, data.test.labels, spec.n_bins, temperature))
     arrays = {"val_logits": val_logits, "val_labels": data.validation.labels,
               "test_logits": test_logits, "test_labels": data.test.labels,
               "temperature_grid": temps, "temperature_ece": eces}
@@ -260,14 +275,14 @@ def run_stage(spec: StageSpec, parent_weights: dict | None, parent_result: dict 
         data_map = arrays
 
     if spec.ood is not None and data.ood_test is not None:
-        ood_logits = predict_logits(model, data.ood_test, spec.train.eval_batch_size, spec.train.bf16)
-        metrics.update(_metrics("ood", ood_logits, data.ood_test.labels))
+        ood_logits = predict_logits(model, data.ood_test, spec.train.eval_batch_size)
+        metrics.update(_metrics("ood", ood_logits, data.ood_test.labels, spec.n_bins))
         arrays.update(ood_logits=ood_logits, ood_labels=data.ood_test.labels)
         _, ambiguous = DataMap.from_arrays(data_map).regions(1.0)
         for p in spec.ood.percents:
             tag = f"ood_ft{p:g}"
             ft_logits = _ood_finetune(spec, model, data, ambiguous, p)
-            metrics.update(_metrics(tag, ft_logits, data.ood_test.labels))
+            metrics.update(_metrics(tag, ft_logits, data.ood_test.labels, spec.n_bins))
             arrays[f"{tag}_logits"] = ft_logits
 
     result = {"key": spec.key(), "generation": spec.generation, "temperature": float(temperature),
@@ -288,7 +303,7 @@ def _write_plots(out: Path, spec: StageSpec, data: PreparedData, arrays: dict, t
     """Reliability diagrams (before/after TS), confusion of test errors, ECE-vs-T, data map."""
     names = list(data.id_data.labels)
     plots.reliability_pair(arrays["test_logits"], arrays["test_labels"], temperature,
-                           out / "reliability_test.png")
+                           out / "reliability_test.png", n_bins=spec.n_bins)
     plots.confusion_matrix_plot(arrays["test_logits"].argmax(-1), arrays["test_labels"], names,
                                 out / "confusion_test.png")
     plots.temperature_curve_plot(arrays["temperature_grid"], arrays["temperature_ece"], temperature,
@@ -300,4 +315,5 @@ def _write_plots(out: Path, spec: StageSpec, data: PreparedData, arrays: dict, t
         mask[easy] = True
         plots.data_map_plot(dmap.confidence, dmap.variability, dmap.correctness, out / "data_map.png", easy_mask=mask)
     if "ood_logits" in arrays:
-        plots.reliability_pair(arrays["ood_logits"], arrays["ood_labels"], 1.0, out / "reliability_ood.png")
+        plots.reliability_pair(arrays["ood_logits"], arrays["ood_labels"], 1.0, out / "reliability_ood.png",
+                              n_bins=spec.n_bins)

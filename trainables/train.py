@@ -34,7 +34,7 @@ class TrainConfig:
     warmup_ratio: float = 0.0
     eval_batch_size: int = 128
     select: str = "val_macro_f1"  # val_macro_f1 | val_loss | last
-    bf16: bool = True  # autocast to bf16 where the device supports it (CUDA); ignored on CPU
+    bf16: bool = True  # training forward/backward under bf16 autocast on CUDA; evaluation is always fp32
     group_by_length: bool = False  # batches of similar length (less padding); still shuffled
     max_loss: float = 1e4  # a loss above this (or NaN) fails the run: it has diverged
 
@@ -82,18 +82,38 @@ def autocast(device: torch.device, bf16: bool):
     return contextlib.nullcontext()
 
 
+@contextlib.contextmanager
+def full_precision():
+    """fp32 matmuls and convolutions on CUDA (no TF32), restored afterwards.
+
+    Every logit that feeds an ECE, the temperature search, temperature scaling or a
+    distillation target is computed in full fp32: bf16 (or TF32) rounding is about 0.03 on a
+    logit of 6, the size of the paper's ECE differences (issue 10).
+    """
+    matmul, cudnn = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = matmul, cudnn
+
+
 @torch.no_grad()
-def predict_logits(model: torch.nn.Module, data: Encoded, batch_size: int = 128, bf16: bool = True) -> np.ndarray:
-    """Logits of every row in `data`, in row order (batches formed by length, then restored)."""
+def predict_logits(model: torch.nn.Module, data: Encoded, batch_size: int = 128) -> np.ndarray:
+    """fp32 logits of every row in `data`, in row order (batches formed by length, then restored).
+
+    Never under autocast, whatever the training precision: these logits feed ECE, the
+    temperature search and distillation targets (`full_precision`).
+    """
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
     order = np.argsort(data.lengths, kind="stable")
     out = np.empty((len(data), model.out_proj.out_features), dtype=np.float32)
-    for start in range(0, len(order), batch_size):
-        rows = order[start : start + batch_size]
-        ids, mask = collate(data, rows, device)
-        with autocast(device, bf16):
+    with full_precision(), torch.autocast(device.type, enabled=False):
+        for start in range(0, len(order), batch_size):
+            rows = order[start : start + batch_size]
+            ids, mask = collate(data, rows, device)
             out[rows] = model(ids, mask).float().cpu().numpy()
     model.train(was_training)
     return out
@@ -201,7 +221,7 @@ def train(
 
         record = {"epoch": epoch + 1, "train_loss": float(np.mean(losses))}
         if cfg.select != "last":
-            val_logits = predict_logits(model, validation, cfg.eval_batch_size, cfg.bf16)
+            val_logits = predict_logits(model, validation, cfg.eval_batch_size)
             record["val_score"] = score = _validation_score(val_logits, validation.labels, cfg.select)
             if score > best_score:
                 best_score, best_epoch = score, epoch + 1
