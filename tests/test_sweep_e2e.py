@@ -117,6 +117,25 @@ def test_changed_spec_is_refused_on_resume(sweep, data_root):
 
 
 @pytest.mark.slow
+def test_figures_of_the_reported_generations(sweep, tmp_path, monkeypatch):
+    """The three pictures of a run (reliability as reported, per generation, OOD vs %) with their numbers."""
+    import json
+
+    from orchestrator import figures
+
+    workdir, _, _ = sweep
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{workdir / 'mlflow.db'}")
+    assert figures.main(["e2e", "--dataset", "isear", "--out", str(tmp_path)]) == 0
+    rel = json.loads((tmp_path / "reliability_isear.json").read_text())
+    assert [k.split(" ")[0] for k in rel["panels"]] == ["ce", "sim_mixup_csd"]  # ce_ts is not in this sweep
+    assert "raw" in next(iter(rel["panels"])) and "T = " in list(rel["panels"])[1]
+    gens = json.loads((tmp_path / "generations_isear.json").read_text())["panels"]["ID test ECE (%)"]
+    assert gens["csd"]["x"] == [1, 2] and len(gens["csd"]["mean"]) == 2
+    ood = json.loads((tmp_path / "ood_percent_isear.json").read_text())["panels"]["OOD test macro F1 (%)"]
+    assert all(series["x"] == [0.0, 1.0, 3.0] for series in ood.values())
+    assert (tmp_path / "ood_percent_isear.png").stat().st_size > 10_000
+
+@pytest.mark.slow
 def test_a_changed_setting_gives_new_numbers_and_counts_nothing_old(sweep, data_root):
     """Same spec name, a changed training setting and one method fewer, no --resume: new runs with
     the new numbers; every old run superseded, kept in MLflow, and left out of the report."""

@@ -36,6 +36,8 @@ __all__ = [
     "data_map_plot",
     "reliability_diagram",
     "reliability_pair",
+    "reliability_panels",
+    "series_plot",
     "side_by_side",
     "temperature_curve_plot",
 ]
@@ -352,3 +354,43 @@ def side_by_side(
         fig.suptitle(title)
     fig.tight_layout()
     return _finish(fig, path, {"title": title, "panels": panels}, save_json)
+
+
+def reliability_panels(panels: Mapping[str, dict[str, Any]], path: str | Path, title: str = "",
+                       save_json: bool = True) -> dict[str, Any]:
+    """Several reliability diagrams in one row, each from its bins (``calibration_bins(...).to_dict()``,
+    as ``reliability_pair`` saves them), e.g. CE vs CE + TS vs Sim-MixUp + CSD on one test set."""
+    if not panels:
+        raise ValueError("reliability_panels needs at least one panel")
+    fig, axes = plt.subplots(2, len(panels), figsize=(4.5 * len(panels), 5.5), sharex=True, squeeze=False,
+                             gridspec_kw={"height_ratios": [3, 1]})
+    for i, (name, stats) in enumerate(panels.items()):
+        _draw_reliability(axes[0, i], axes[1, i], stats, name)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return _finish(fig, path, {"title": title, "panels": dict(panels)}, save_json)
+
+
+def series_plot(x_label: str, panels: Mapping[str, Mapping[str, tuple[Any, Any, Any]]], path: str | Path,
+                title: str = "", save_json: bool = True) -> dict[str, Any]:
+    """Mean ± std curves: one axis per panel (e.g. "macro F1", "ECE"), one line per series.
+
+    Args:
+        panels: Panel (y label) -> series name -> (x, mean, std) sequences; a NaN std draws no band.
+    """
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4), squeeze=False)
+    for ax, (y_label, series) in zip(axes.flat, panels.items()):
+        for name, (x, mean, std) in series.items():
+            x, mean, std = (np.asarray(v, dtype=float) for v in (x, mean, std))
+            ax.plot(x, mean, "o-", label=name)
+            ax.fill_between(x, mean - np.nan_to_num(std), mean + np.nan_to_num(std), alpha=0.2)
+        ax.set(xlabel=x_label, ylabel=y_label, xticks=sorted({v for s in series.values() for v in s[0]}))
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    data = {"title": title, "x_label": x_label,
+            "panels": {k: {n: {"x": x, "mean": m, "std": s} for n, (x, m, s) in v.items()} for k, v in panels.items()}}
+    return _finish(fig, path, data, save_json)
