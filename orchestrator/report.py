@@ -320,10 +320,13 @@ def diagrams(uri: str, experiment: str, dataset: str, out_dir: str | Path, seed:
 
 
 def mlflow_ui_hint(uri: str, experiment_id: str) -> str:
+    """How to open the experiment's runs table (current runs only) in the MLflow UI."""
+    view = f"#/experiments/{experiment_id}/runs"
+    only_current = "  (superseded runs stay there: search tags.emocal.status = 'current' to hide them)"
     if uri.startswith(("http://", "https://")):
-        return f"MLflow: {uri.rstrip('/')}/#/experiments/{experiment_id}"
+        return f"MLflow: {uri.rstrip('/')}/{view}\n{only_current}"
     return (f"Open the MLflow UI:  mlflow ui --backend-store-uri {uri} --host 127.0.0.1 --port 5000\n"
-            f"  then http://127.0.0.1:5000/#/experiments/{experiment_id}")
+            f"  then http://127.0.0.1:5000/{view}\n{only_current}")
 
 
 def main(argv=None) -> int:

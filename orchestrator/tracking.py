@@ -27,6 +27,9 @@ PLAN_TAG = "emocal.plan_fingerprint"  # TrialPlan.fingerprint: stage keys, repor
 STATUS_TAG, CURRENT, SUPERSEDED = "emocal.status", "current", "superseded"
 SUPERSEDED_BY_TAG, SUPERSEDED_REASON_TAG = "emocal.superseded_by", "emocal.superseded_reason"
 VERSION_TAG, REVISION_TAG = "emocal.version", "emocal.git_commit"
+# MLflow 3's UI opens an experiment on its GenAI overview unless it is a model-training one
+# (the UI reads this tag; "custom_model_development" shows the runs table first).
+EXPERIMENT_KIND_TAG, MODEL_TRAINING = "mlflow.experimentKind", "custom_model_development"
 PROBE_METRIC = "test_macro_f1"  # logged for every generation; its steps say which are done
 
 
@@ -39,15 +42,18 @@ def tracking_uri(cwd: str | Path | None = None) -> str:
 
 
 def ensure_experiment(uri: str, name: str, artifact_root: str | Path | None = None) -> str:
-    """The experiment's id, created on first use (artifacts under `artifact_root` for a local store)."""
+    """The experiment's id, created on first use (artifacts under `artifact_root` for a local
+    store) and marked as a model-training experiment, so the MLflow UI opens on its runs."""
     client = MlflowClient(uri)
     exp = client.get_experiment_by_name(name)
     if exp is not None:
         if exp.lifecycle_stage == "deleted":
             client.restore_experiment(exp.experiment_id)
+        if exp.tags.get(EXPERIMENT_KIND_TAG) != MODEL_TRAINING:
+            client.set_experiment_tag(exp.experiment_id, EXPERIMENT_KIND_TAG, MODEL_TRAINING)
         return exp.experiment_id
     location = Path(artifact_root).resolve().as_uri() if artifact_root else None
-    return client.create_experiment(name, artifact_location=location)
+    return client.create_experiment(name, artifact_location=location, tags={EXPERIMENT_KIND_TAG: MODEL_TRAINING})
 
 
 def package_version() -> str:

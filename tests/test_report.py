@@ -149,3 +149,16 @@ def test_report_reads_current_runs_only_and_says_how_many_it_skipped(store, tmp_
     assert (tmp_path / "out" / "report_generations.csv").is_file()
     with pytest.raises(RuntimeError, match="fingerprint"):
         TrialRun(store, new["isear-ce-seed0"], "old")
+
+
+def test_experiment_opens_as_model_training_on_its_runs(store):
+    from mlflow import MlflowClient
+
+    from orchestrator.tracking import ensure_experiment
+
+    exp = ensure_experiment(store, "t")
+    assert MlflowClient(store).get_experiment(exp).tags["mlflow.experimentKind"] == "custom_model_development"
+    assert f"#/experiments/{exp}/runs" in report.mlflow_ui_hint(store, exp)
+    legacy = MlflowClient(store).create_experiment("old")  # made by an earlier emocal: tagged when reused
+    ensure_experiment(store, "old")
+    assert MlflowClient(store).get_experiment(legacy).tags["mlflow.experimentKind"] == "custom_model_development"
