@@ -3,7 +3,6 @@ aside, the first of two racing writers wins and keeps its stage, killed writers'
 folders are removed, and a trial waiting for a stage that diverged does not train it again."""
 from __future__ import annotations
 
-import json
 import logging
 import os
 import signal
@@ -17,7 +16,7 @@ import numpy as np
 import pytest
 
 from trainables import store as store_module
-from trainables.store import ARRAYS, CHECKSUMS, RESULT, WEIGHTS, WRITER_LOCK, CorruptStageError, StageStore
+from trainables.store import ARRAYS, CHECKSUMS, RESULT, WEIGHTS, CorruptStageError, StageStore
 
 ROOT = Path(__file__).resolve().parents[1]
 KEY = "g1-0123456789abcdef0123"
