@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import re
 import types
 import typing
 from dataclasses import dataclass, field, fields
@@ -81,6 +82,12 @@ class SweepSpec:
     raw: dict = field(default_factory=dict, compare=False)  # the YAML as read, for the resume diff
 
 
+# Dataset and method names become folder names, MLflow filter strings and the trial key
+# "<dataset>-<method>-seed<n>" (orchestrator/plan.py): without "-" in names the key splits back
+# into its parts one way only; without quotes, slashes or spaces no name can escape a filter or
+# a folder.
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.]{0,63}")
+
 _TOP_KEYS = {"name", "seeds", "datasets", "methods", "model", "max_length", "generations", "data",
              "train", "ood", "resources", "calibration", "device"}
 
@@ -149,6 +156,23 @@ def build(cls, values: dict | None, where: str, **fixed):
         _fail(where or cls.__name__, str(exc))
 
 
+def _check_name(value, where: str, what: str) -> str:
+    """A dataset or method name, refused unless it is safe in folders, filters and trial keys."""
+    name = _check_type(value, str, where)
+    if not _NAME.fullmatch(name):
+        safe = re.sub(r"[^A-Za-z0-9_.]", "_", name).lstrip("._")[:64] or "my_name"
+        _fail(where, f"{name!r} is not a valid {what} name: use 1-64 letters, digits, _ and ., starting with "
+                     f"a letter or digit (no '-': trial keys are <dataset>-<method>-seed<n>), e.g. {safe!r}")
+    return name
+
+
+def _require_unique(names: list[str], where: str, what: str) -> None:
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        _fail(where, f"a {what} name is listed twice: {twice}; give each entry its own `name` "
+                     "(trial keys, MLflow runs and folders are named after it)")
+
+
 def _merge(*layers: dict | None) -> dict:
     out: dict = {}
     for layer in layers:
@@ -179,6 +203,7 @@ def _method(entry, i: int, generations: int) -> MethodConfig:
             report_generation=entry.get("report_generation", base.report_generation))
     else:
         _fail(where, f"expected a method name ({', '.join(list_methods())}) or a mapping")
+    _check_name(method.name, f"{where}.name" if isinstance(entry, dict) else where, "method")
     method = method.with_default_generations(generations)
     try:
         method.validate()
@@ -194,7 +219,9 @@ def _dataset_source(value, where: str, default_name: str = "") -> str | UserData
                          "or give a mapping with path, text_column, label_column, labels")
         return value
     if isinstance(value, dict):
-        return build(UserDatasetSpec, {"name": default_name, **value}, where)
+        source = build(UserDatasetSpec, {"name": default_name, **value}, where)
+        _check_name(source.name, f"{where}.name", "dataset")  # it also names the dataset's cache folder
+        return source
     _fail(where, f"expected a dataset name or a mapping, got {value!r}")
 
 
@@ -207,7 +234,7 @@ def _dataset(entry, i: int, train_top: dict, ood_top: dict) -> DatasetEntry:
     unknown = set(entry) - {"name", "source", "ood", "train", "ood_finetune"}
     if unknown:
         _fail(where, f"unknown key(s) {sorted(unknown)}; known: name, source, ood, train, ood_finetune")
-    name = entry["name"]
+    name = _check_name(entry["name"], f"{where}.name", "dataset")
     source = _dataset_source(entry.get("source", name), f"{where}.source" if "source" in entry else f"{where}.name", name)
     if "ood" in entry:
         ood = None if entry["ood"] is None else _dataset_source(entry["ood"], f"{where}.ood", f"{name}_ood")
@@ -258,9 +285,7 @@ def _parse(raw: dict, source_path: str, data_root: str | None, check_data: bool)
     if not isinstance(raw["methods"], list) or not raw["methods"]:
         _fail("methods", f"give a list of methods: {', '.join(list_methods())}")
     methods = tuple(_method(m, i, generations) for i, m in enumerate(raw["methods"]))
-    names = [m.name for m in methods]
-    if len(set(names)) != len(names):
-        _fail("methods", f"a method is listed twice: {sorted(n for n in names if names.count(n) > 1)}")
+    _require_unique([m.name for m in methods], "methods", "method")
     if not isinstance(raw["datasets"], list) or not raw["datasets"]:
         _fail("datasets", f"give a list of datasets: {', '.join(sorted(k for k, v in DATASETS.items() if v.role == 'id'))}")
     train_top = raw.get("train") or {}
@@ -269,6 +294,7 @@ def _parse(raw: dict, source_path: str, data_root: str | None, check_data: bool)
         if not isinstance(block, dict):
             _fail(key, "expected a mapping of settings")
     datasets = tuple(_dataset(d, i, train_top, ood_top) for i, d in enumerate(raw["datasets"]))
+    _require_unique([d.name for d in datasets], "datasets", "dataset")
     calib = raw.get("calibration") or {}
     if set(calib) - {"n_bins"}:
         _fail("calibration", f"unknown key(s) {sorted(set(calib) - {'n_bins'})}; known: n_bins")

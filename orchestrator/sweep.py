@@ -21,6 +21,7 @@ from pathlib import Path
 
 import yaml
 
+from orchestrator.dashboard import access_hint, check_dashboard_host
 from orchestrator.plan import build_plan, plan_summary
 from orchestrator.spec import SpecError, SweepSpec, load_spec
 
@@ -45,7 +46,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--dashboard-host", default="127.0.0.1", help="Ray dashboard bind address (default 127.0.0.1)")
     p.add_argument("--dashboard-port", type=int, default=8265)
     p.add_argument("--no-dashboard", action="store_true", help="start the local Ray instance without its dashboard")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if not (args.dry_run or args.address or args.no_dashboard):
+        check_dashboard_host(args.dashboard_host)
+    return args
 
 
 def resolve_data_root(arg: str | None) -> str:
@@ -124,8 +128,8 @@ def run_sweep(spec: SweepSpec, args: argparse.Namespace) -> int:
         # "local": a new instance of our own, never a cluster some earlier `ray start` left behind
         init.update(address="local", num_cpus=args.num_cpus, num_gpus=args.num_gpus)
     context = ray.init(**init)
-    if context.dashboard_url:
-        print(f"Ray dashboard: http://{context.dashboard_url}", flush=True)
+    if context.dashboard_url:  # with token authentication on, also where the token is (and made private)
+        print(access_hint(context.dashboard_url), flush=True)
     try:
         bundle = {"CPU": res.cpus_per_trial - TASK_HEAD_CPU}
         if res.gpus_per_trial:

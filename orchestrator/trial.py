@@ -87,6 +87,8 @@ class _Chain:
         with self.store.claim(key) as must_train:
             if not must_train:
                 return self.store.load_result(key)
+            if failed.exists():  # the trainer we waited for diverged: do not train it again
+                raise DivergedError(failed.read_text())
             parent_w = self.weights_ref(spec.parent) if spec.parent else None
             parent_r = self.store.load_result(spec.parent) if spec.parent else None
             data_map = self.data_map_ref(data_map_key) if data_map_key not in (None, key) else None

@@ -15,13 +15,16 @@ ROOT = Path(__file__).resolve().parents[1]
 DOCKER = ROOT / "docker"
 SERVICES = ("postgres", "mlflow", "ray-head", "ray-worker")
 
-_VAR = re.compile(r"\$\{(\w+)(?::?-([^}]*))?\}")
+_VAR = re.compile(r"\$\{(\w+)(?::?([-?])([^}]*))?\}")
+# The variables compose.yaml requires (`${X:?message}`), as a user exports them.
+REQUIRED = {"POSTGRES_PASSWORD": "pg-test-secret-5f3a", "RAY_AUTH_TOKEN": "ray-test-token-9c1e"}
 
 
 def resolve(value, env: dict[str, str] | None = None):
-    """Compose interpolation as `docker compose` does it with no variables set (or `env`):
-    `${X:-default}` / `${X-default}` become the default; `${X}` without one is an error here."""
-    env = env or {}
+    """Compose interpolation as `docker compose` does it with only `env` set (default: REQUIRED):
+    `${X:-default}` / `${X-default}` become the default; `${X:?message}` must be in `env`;
+    `${X}` without a default is an error here."""
+    env = REQUIRED if env is None else env
     if isinstance(value, dict):
         return {k: resolve(v, env) for k, v in value.items()}
     if isinstance(value, list):
@@ -30,9 +33,11 @@ def resolve(value, env: dict[str, str] | None = None):
         return value
 
     def sub(m: re.Match) -> str:
-        name, default = m.group(1), m.group(2)
+        name, op, default = m.groups()
         if name in env:
             return env[name]
+        if op == "?":
+            raise AssertionError(f"docker compose refuses to start without {name}: {default}")
         if default is None:
             raise AssertionError(f"${{{name}}} has no default in docker/compose.yaml")
         return default
@@ -85,7 +90,7 @@ def test_every_published_port_binds_to_localhost_by_default(services):
     for name, entries in ports.items():
         for ip, host_port, target in entries:
             assert ip == "127.0.0.1", f"{name} publishes {target} on {ip or 'every interface'}"
-    assert {t for _, _, t in ports["ray-head"]} == {"8265", "10001"}
+    assert {t for _, _, t in ports["ray-head"]} == {"8265"}, "the Ray client port (10001) runs code for anyone"
     assert {t for _, _, t in ports["mlflow"]} == {"5000"}
     assert ports["postgres"] == [] and ports["ray-worker"] == []
     for name, s in services.items():
@@ -97,7 +102,7 @@ def test_bind_addr_is_the_one_knob(raw):
     for name, s in raw["services"].items():
         for port in s.get("ports", []):
             assert str(port).startswith("${BIND_ADDR:-127.0.0.1}:"), f"{name}: {port}"
-    moved = resolve(raw["services"], {"BIND_ADDR": "10.0.0.5"})
+    moved = resolve(raw["services"], {**REQUIRED, "BIND_ADDR": "10.0.0.5"})
     assert {ip for s in moved.values() for ip, _, _ in published(s)} == {"10.0.0.5"}
 
 
@@ -127,12 +132,14 @@ def test_worker_reserves_an_nvidia_gpu(services):
 def test_mlflow_is_backed_by_postgres_and_accepts_the_nodes(services):
     cmd = command(services["mlflow"])
     assert cmd[:2] == ["mlflow", "server"]
-    backend = option(cmd, "--backend-store-uri")
+    env = services["mlflow"]["environment"]
+    backend = env["MLFLOW_BACKEND_STORE_URI"]  # read by `mlflow server` as --backend-store-uri
     assert backend.startswith("postgresql://") and "@postgres:5432/" in backend
     pg = services["postgres"]
     assert pg["image"].startswith("postgres:16") and pg["healthcheck"]["test"]
     assert backend.endswith("/" + pg["environment"]["POSTGRES_DB"])
-    assert f"{pg['environment']['POSTGRES_USER']}:{pg['environment']['POSTGRES_PASSWORD']}@" in backend
+    assert f"//{pg['environment']['POSTGRES_USER']}@" in backend, "user only: libpq reads the password from PGPASSWORD"
+    assert env["PGPASSWORD"] == pg["environment"]["POSTGRES_PASSWORD"] == REQUIRED["POSTGRES_PASSWORD"]
     assert "--serve-artifacts" in cmd and option(cmd, "--artifacts-destination")
     assert option(cmd, "--host") == "0.0.0.0" and option(cmd, "--port") == "5000"
     assert services["mlflow"]["depends_on"]["postgres"]["condition"] == "service_healthy"
@@ -144,8 +151,26 @@ def test_mlflow_is_backed_by_postgres_and_accepts_the_nodes(services):
     assert "*" not in allowed
 
 
-def test_postgres_password_is_a_variable(raw):
-    assert raw["services"]["postgres"]["environment"]["POSTGRES_PASSWORD"].startswith("${POSTGRES_PASSWORD:-")
+def test_postgres_password_is_required(raw):
+    """No default password: compose refuses to start until POSTGRES_PASSWORD is set."""
+    assert raw["services"]["postgres"]["environment"]["POSTGRES_PASSWORD"].startswith("${POSTGRES_PASSWORD:?")
+    assert raw["services"]["mlflow"]["environment"]["PGPASSWORD"].startswith("${POSTGRES_PASSWORD:?")
+    with pytest.raises(AssertionError, match="without POSTGRES_PASSWORD: set POSTGRES_PASSWORD"):
+        resolve(raw["services"], {"RAY_AUTH_TOKEN": "t"})
+
+
+def test_ray_is_pinned_to_a_release_with_token_authentication():
+    """compose.yaml sets RAY_AUTH_MODE=token, which Ray ignores before 2.52."""
+    pin = re.search(r'"ray\[[^\]]*\]>=(\d+)\.(\d+)', (ROOT / "pyproject.toml").read_text())
+    assert pin and (int(pin[1]), int(pin[2])) >= (2, 52), pin
+
+
+def test_no_secret_on_a_command_line(services):
+    """Commands (and health checks) show in `ps` to every user of the host; secrets go by environment."""
+    for name, s in services.items():
+        argv = command(s) + [str(a) for a in (s.get("healthcheck") or {}).get("test", [])]
+        for secret in REQUIRED.values():
+            assert not any(secret in a for a in argv), f"{name} has a secret on its command line: {argv}"
 
 
 # ---- Dockerfile ----------------------------------------------------------------------------

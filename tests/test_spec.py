@@ -36,6 +36,17 @@ def _parse(data_root, **changes):
     ({"seeds": []}, r"seeds: give at least one seed"),
     ({"ood": {"percents": [150]}}, r"percents: 150.0 is not a percentage"),
     ({"resources": {"gpus_per_trial": 1.5}}, r"resources\.gpus_per_trial"),
+    # names become folders, MLflow filters and trial keys "<dataset>-<method>-seed<n>"
+    ({"datasets": [{"name": "isear-v2", "source": "isear"}]},
+     r"datasets\[0\]\.name: 'isear-v2' is not a valid dataset name.*no '-'.*e\.g\. 'isear_v2'"),
+    ({"datasets": [{"name": "../isear", "source": "isear"}]}, r"datasets\[0\]\.name: '\.\./isear' is not a valid"),
+    ({"datasets": [{"name": "mine", "source": {"name": "my data", "path": "x.csv", "labels": ["a", "b"]}}]},
+     r"datasets\[0\]\.source\.name: 'my data' is not a valid dataset name.*'my_data'"),
+    ({"methods": [{"name": "csd' OR '1", "base": "csd"}]}, r"methods\[0\]\.name: .* is not a valid method name"),
+    ({"methods": [{"name": "x" * 65, "base": "csd"}]}, r"methods\[0\]\.name: .* is not a valid method name"),
+    ({"datasets": ["isear", {"name": "isear", "train": {"lr": 1e-5}}]},
+     r"datasets: a dataset name is listed twice: \['isear'\]; give each entry its own `name`"),
+    ({"methods": ["csd", {"name": "csd", "base": "sd"}]}, r"methods: a method name is listed twice: \['csd'\]"),
 ])
 def test_bad_specs_name_the_key(data_root, changes, message):
     with pytest.raises(SpecError, match=message):
@@ -68,6 +79,16 @@ def test_paper_defaults_per_dataset(data_root):
     got = {d.name: (d.train.batch_size, d.train.lr, d.ood_finetune.batch_size, d.ood) for d in spec.datasets}
     assert got == {"goemotions": (64, 2.5e-5, 8, "dailydialog"), "empathetic_dialogues": (64, 5e-5, 16, "ssec"),
                    "isear": (32, 1e-5, 8, "emotion_stimulus")}
+
+
+def test_trial_keys_split_back_into_their_names(data_root):
+    """Names may hold _ and ., never -, so a trial key names one (dataset, method, seed) only."""
+    spec = _parse(data_root, datasets=[{"name": "isear.v2", "source": "isear"}, "isear"], seeds=[0, 12],
+                  methods=["sim_mixup_csd", {"name": "csd_T.5", "base": "csd"}])
+    trials = build_plan(spec)
+    assert len({t.key for t in trials}) == len(trials) == 8
+    for t in trials:
+        assert t.key.split("-") == [t.dataset, t.method.name, f"seed{t.seed}"]
 
 
 def test_plan_shares_prefixes(data_root):

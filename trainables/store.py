@@ -3,15 +3,27 @@
 A stage (one generation of one chain, with its evaluations) is a pure function of its key
 (DESIGN.md), so a finished stage is never trained again: not by another trial of the sweep
 that shares the prefix, not by a resumed sweep, not by a later sweep on the same store.
-A stage directory appears whole or not at all (written to a temporary name, then renamed);
-a per-key file lock lets exactly one process train a stage while the others wait for it.
-Weights are safetensors, arrays are .npz read with allow_pickle=False, the rest is JSON.
+A stage directory appears whole or not at all (written to a temporary name, flushed to disk,
+then renamed); a per-key file lock lets exactly one process train a stage while the others
+wait for it. Weights are safetensors, arrays are .npz read with allow_pickle=False, the rest
+is JSON.
+
+What real clusters add (issue 12): a stage can be written twice (a Ray task retry, lineage
+reconstruction, a stale lookup on NFS), so the first writer wins and a finished stage is never
+replaced; disks and copies corrupt files, so every file's sha256 is recorded in `checksums.json`
+and checked before a stage is used, and a stage that fails the check is set aside as
+`<key>.corrupt-<time>` and reported missing, so it is trained again; writers get killed, so
+their temporary folders are removed by the next store opened on the same root.
 """
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
+import hashlib
+import io
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -19,10 +31,23 @@ import time
 from pathlib import Path
 
 import numpy as np
-from safetensors.numpy import load_file, save_file
+from safetensors.numpy import load as load_safetensors
+from safetensors.numpy import save_file
+
+_logger = logging.getLogger(__name__)
 
 WEIGHTS, ARRAYS, RESULT, ARTIFACTS = "weights.safetensors", "arrays.npz", "result.json", "artifacts"
+CHECKSUMS = "checksums.json"  # relative path -> sha256 of every other file of the stage
 TRAINED_LOG = "trained.log"
+COMMIT_LOCK = ".commit.lock"  # held only around "is it there? then rename": first writer wins
+WRITER_LOCK = ".writer.lock"  # inside a temporary folder, held while its writer is alive
+# A temporary folder without a writer lock is either a few microseconds old (just made, or just
+# about to be renamed) or left by code from before writer locks; only the latter gets this old.
+STALE_TMP_S = 3600.0
+
+
+class CorruptStageError(RuntimeError):
+    """A stored file does not match its checksum; the stage has been set aside."""
 
 
 class StageStore:
@@ -31,12 +56,32 @@ class StageStore:
     def __init__(self, root: str | Path):
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
+        self._verified: set[str] = set()  # a stage folder never changes once renamed in
+        self.clean_temporary()
 
     def path(self, key: str) -> Path:
         return self.root / key
 
     def has(self, key: str) -> bool:
-        return (self.path(key) / RESULT).is_file()
+        """Whether a finished, intact stage is stored; a corrupt one is set aside and reported missing.
+
+        The checksums are read once per key and store object: a finished folder is never
+        rewritten, and every load checks the bytes it reads again.
+        """
+        if not (self.path(key) / RESULT).is_file():
+            return False
+        if key in self._verified:
+            return True
+        try:
+            inode = os.stat(self.path(key)).st_ino
+        except FileNotFoundError:
+            return False
+        problem = self._check(key)
+        if problem is None:
+            self._verified.add(key)
+            return True
+        self._set_aside(key, inode, problem)
+        return self.has(key)  # another writer may have stored a good copy meanwhile
 
     @contextlib.contextmanager
     def claim(self, key: str, poll_s: float = 1.0):
@@ -61,30 +106,198 @@ class StageStore:
 
     def save(self, key: str, result: dict, weights: dict[str, np.ndarray] | None,
              arrays: dict[str, np.ndarray], artifacts_dir: str | Path | None = None) -> Path:
+        """Store a stage unless an intact copy is already there (then this copy is dropped).
+
+        Every file and folder is fsync'ed before the rename that makes the stage visible, and
+        the store folder after it, so a machine that crashes right after never shows a stage
+        whose files are empty. A second writer (a retried or reconstructed Ray task) never
+        touches the first writer's stage.
+        """
         final = self.path(key)
+        if self.has(key):
+            _logger.info("stage %s is already stored; this copy is not kept", key)
+            return final
         tmp = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=self.root))
-        if weights is not None:
-            save_file({k: np.ascontiguousarray(v) for k, v in weights.items()}, str(tmp / WEIGHTS))
-        np.savez(tmp / ARRAYS, **arrays)
-        if artifacts_dir is not None and Path(artifacts_dir).is_dir():
-            shutil.copytree(artifacts_dir, tmp / ARTIFACTS)
-        (tmp / RESULT).write_text(json.dumps(result, indent=1, sort_keys=True))
-        if final.exists():  # a half-written leftover of a killed run (no result.json)
-            shutil.rmtree(final)
-        os.replace(tmp, final)
-        with open(self.root / TRAINED_LOG, "a") as log:  # one line per training: proves sharing
+        writer_lock = _locked_file(tmp / WRITER_LOCK)
+        try:
+            if weights is not None:
+                save_file({k: np.ascontiguousarray(v) for k, v in weights.items()}, str(tmp / WEIGHTS))
+            np.savez(tmp / ARRAYS, **arrays)
+            if artifacts_dir is not None and Path(artifacts_dir).is_dir():
+                shutil.copytree(artifacts_dir, tmp / ARTIFACTS)
+            (tmp / RESULT).write_text(json.dumps(result, indent=1, sort_keys=True))
+            os.unlink(tmp / WRITER_LOCK)  # not part of the stage; the open descriptor keeps the lock
+            sums = {str(p.relative_to(tmp)): _sha256(p.read_bytes()) for p in sorted(tmp.rglob("*")) if p.is_file()}
+            (tmp / CHECKSUMS).write_text(json.dumps(sums, indent=1, sort_keys=True))
+            _fsync_tree(tmp)
+            stored = self._commit(key, tmp)
+        finally:
+            os.close(writer_lock)
+            shutil.rmtree(tmp, ignore_errors=True)  # gone already when it became the stage
+        if not stored:
+            _logger.info("stage %s was stored by another writer first; this copy is not kept", key)
+            return final
+        self._verified.add(key)
+        with open(self.root / TRAINED_LOG, "a") as log:  # one line per stored stage: proves sharing
             log.write(f"{key}\n")
         return final
 
     def load_result(self, key: str) -> dict:
-        return json.loads((self.path(key) / RESULT).read_text())
+        return json.loads(self._read(key, RESULT))
 
     def load_weights(self, key: str) -> dict[str, np.ndarray]:
-        return load_file(str(self.path(key) / WEIGHTS))
+        return load_safetensors(self._read(key, WEIGHTS))
 
     def load_arrays(self, key: str) -> dict[str, np.ndarray]:
-        with np.load(self.path(key) / ARRAYS, allow_pickle=False) as f:
+        with np.load(io.BytesIO(self._read(key, ARRAYS)), allow_pickle=False) as f:
             return {k: f[k] for k in f.files}
 
     def artifacts(self, key: str) -> Path:
         return self.path(key) / ARTIFACTS
+
+    def clean_temporary(self) -> list[Path]:
+        """Remove the temporary folders of writers that died; returns what was removed.
+
+        A live writer holds the flock on its folder's `.writer.lock`, and the OS drops it when
+        the writer dies, so a folder whose lock can be taken is a leftover.
+        """
+        removed = []
+        for tmp in self.root.glob(".*.*"):
+            if not tmp.is_dir():
+                continue
+            try:
+                fd = os.open(tmp / WRITER_LOCK, os.O_RDWR)
+            except FileNotFoundError:
+                with contextlib.suppress(FileNotFoundError):
+                    if time.time() - tmp.stat().st_mtime > STALE_TMP_S:
+                        shutil.rmtree(tmp, ignore_errors=True)
+                        removed.append(tmp)
+                continue
+            except OSError:  # gone meanwhile, or not ours to open
+                continue
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                if tmp.exists():  # not renamed into a stage meanwhile
+                    shutil.rmtree(tmp, ignore_errors=True)
+                    removed.append(tmp)
+            except BlockingIOError:
+                pass  # its writer is alive
+            finally:
+                os.close(fd)
+        for tmp in removed:
+            _logger.warning("removed %s, the temporary folder of a writer that died", tmp)
+        return removed
+
+    # ---- internals -------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _commit_lock(self):
+        with open(self.root / COMMIT_LOCK, "a+") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def _commit(self, key: str, tmp: Path) -> bool:
+        """Rename `tmp` to the stage's folder unless a finished stage is there; True if it was renamed."""
+        final = self.path(key)
+        with self._commit_lock():
+            if (final / RESULT).is_file():
+                return False
+            if final.exists():  # no result.json: a half-written leftover (e.g. an interrupted copy)
+                shutil.rmtree(final)
+            os.rename(tmp, final)
+            _fsync_dir(self.root)
+        return True
+
+    def _check(self, key: str) -> str | None:
+        """What is wrong with a stored stage's files, or None when they match their checksums."""
+        folder = self.path(key)
+        try:
+            sums = json.loads((folder / CHECKSUMS).read_text())
+        except FileNotFoundError:
+            return None  # stored before checksums existed: nothing to check against
+        except (OSError, ValueError) as exc:
+            return f"{CHECKSUMS} is unreadable ({exc})"
+        for name, expected in sorted(sums.items()):
+            try:
+                digest = _sha256((folder / name).read_bytes())
+            except OSError as exc:
+                return f"{name} is unreadable ({exc})"
+            if digest != expected:
+                return f"{name} has sha256 {digest[:12]}…, stored as {expected[:12]}…"
+        return None
+
+    def _read(self, key: str, name: str) -> bytes:
+        """A file of a stored stage, checked against its checksum (a mismatch sets the stage aside)."""
+        folder = self.path(key)
+        inode = os.stat(folder).st_ino
+        data = (folder / name).read_bytes()
+        try:
+            expected = json.loads((folder / CHECKSUMS).read_text()).get(name)
+        except FileNotFoundError:
+            expected = None
+        except (OSError, ValueError) as exc:
+            self._set_aside(key, inode, f"{CHECKSUMS} is unreadable ({exc})")
+            raise CorruptStageError(f"stage {key}: {CHECKSUMS} is unreadable; set aside, train it again") from None
+        if expected is not None and _sha256(data) != expected:
+            problem = f"{name} does not match its checksum"
+            self._set_aside(key, inode, problem)
+            raise CorruptStageError(f"stage {key}: {problem}; set aside, it is trained again on the next try")
+        return data
+
+    def _set_aside(self, key: str, inode: int, problem: str) -> None:
+        """Rename a corrupt stage to `<key>.corrupt-<time>`, unless it was replaced since it was read."""
+        self._verified.discard(key)
+        final = self.path(key)
+        aside = self.root / f"{key}.corrupt-{time.strftime('%Y%m%dT%H%M%S')}-{time.time_ns() % 10**9:09d}"
+        with self._commit_lock():
+            try:
+                if os.stat(final).st_ino != inode:
+                    return  # someone set it aside already and a new copy is in its place
+                os.rename(final, aside)
+            except FileNotFoundError:
+                return  # set aside by another process
+            _fsync_dir(self.root)
+        _logger.warning("stage %s is corrupt (%s): moved to %s; it will be trained again", key, problem, aside.name)
+
+
+def _locked_file(path: Path) -> int:
+    """A descriptor holding the flock on a new file at `path`, locked before the name appears,
+    so that nobody can find the file unlocked and take it for a dead writer's."""
+    fd, staging = tempfile.mkstemp(prefix=".lock-", dir=path.parent)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    os.rename(staging, path)
+    return fd
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _fsync_tree(folder: Path) -> None:
+    """fsync every file, then every folder (deepest first), so their names are on disk too."""
+    folders = [folder]
+    for path in folder.rglob("*"):
+        if path.is_dir():
+            folders.append(path)
+            continue
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    for path in sorted(folders, key=lambda p: len(p.parts), reverse=True):
+        _fsync_dir(path)
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    except OSError as exc:  # some filesystems cannot fsync a folder; their renames are then as safe as they get
+        if exc.errno not in (errno.EINVAL, errno.EBADF, errno.ENOTSUP):
+            raise
+    finally:
+        os.close(fd)
