@@ -97,7 +97,7 @@ def run_sweep(spec: SweepSpec, args: argparse.Namespace) -> int:
     from ray import tune
 
     from orchestrator import report
-    from orchestrator.tracking import ensure_experiment, sync_runs, tracking_uri
+    from orchestrator.tracking import ensure_experiment, mark_unfinished, sync_runs, tracking_uri
     from orchestrator.trial import planned_run, run_trial
 
     trials = build_plan(spec)
@@ -163,10 +163,17 @@ def run_sweep(spec: SweepSpec, args: argparse.Namespace) -> int:
         ray.shutdown()
 
     errors = [r for r in results if r.error is not None]
+    unfinished = len(trials) - results.num_terminated - results.num_errors
+    if unfinished:  # interrupted (Ctrl-C, SIGTERM): say so, and leave no MLflow run "running"
+        mark_unfinished(uri, mlflow_runs.values())
     tables = report.build_report(uri, spec.name, out_dir=run_dir)
     print(tables)
     print(f"\nReport written to {run_dir / 'report.md'} and {run_dir / 'report.csv'}")
     print(report.mlflow_ui_hint(uri, experiment_id))
+    if unfinished:
+        print(f"\nInterrupted: {unfinished} of {len(trials)} trial(s) unfinished (their MLflow runs are marked KILLED). "
+              f"Continue with: python -m orchestrator.sweep {spec.source_path} --resume", file=sys.stderr)
+        return 130
     if errors:
         print(f"\n{len(errors)} trial(s) failed:", file=sys.stderr)
         for r in errors:

@@ -157,6 +157,17 @@ def sync_runs(uri: str, experiment_id: str, planned: list[PlannedRun]) -> dict[s
     return runs
 
 
+def mark_unfinished(uri: str, run_ids) -> int:
+    """Runs still RUNNING or SCHEDULED after the sweep stopped are marked KILLED; how many."""
+    client = MlflowClient(uri)
+    killed = 0
+    for run_id in run_ids:
+        if client.get_run(run_id).info.status in ("RUNNING", "SCHEDULED"):
+            client.set_terminated(run_id, status="KILLED")
+            killed += 1
+    return killed
+
+
 class TrialRun:
     """The one MLflow run of one trial, made by `sync_runs` on the driver and attached here."""
 

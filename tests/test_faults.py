@@ -82,3 +82,34 @@ def test_a_diverging_trial_fails_clearly_and_the_others_finish(tmp_path, tiny_mo
     client, runs = mlflow_runs(tmp_path, "diverge")
     status = {r.data.tags["dataset"]: r.info.status for r in runs}
     assert status == {"isear": "FINISHED", "isear_hot": "FAILED"}
+
+
+@pytest.mark.slow
+def test_ctrl_c_says_interrupted_and_leaves_no_run_running(tmp_path, tiny_model, data_root):
+    """Ctrl-C (SIGINT to the driver) mid-sweep: exit 130 with the --resume command, and no MLflow
+    run left RUNNING or SCHEDULED (they are KILLED), so nobody mistakes a stopped sweep for a live one."""
+    spec = {**tiny_spec(tiny_model, "interrupted"), "methods": ["ce", "csd"], "seeds": [0, 1], "generations": 3}
+    path = tmp_path / "interrupted.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    log = tmp_path / "runs" / "interrupted" / "stages" / "trained.log"
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}"}
+    proc = subprocess.Popen([sys.executable, "-m", "orchestrator.sweep", str(path), "--data-root", str(data_root),
+                             "--output", str(tmp_path / "runs"), "--num-cpus", "2", "--no-dashboard"],
+                            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        deadline = time.time() + 300
+        while time.time() < deadline and (not log.exists() or len(log.read_text().split()) < 2):
+            time.sleep(0.5)
+        assert log.exists(), "the sweep trained nothing before the deadline"
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=180)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode == 130, stderr[-3000:]
+    assert "Interrupted" in stderr and "--resume" in stderr
+    _, runs = mlflow_runs(tmp_path, "interrupted")
+    assert runs and all(r.info.status in ("FINISHED", "KILLED") for r in runs)
+    assert any(r.info.status == "KILLED" for r in runs)
