@@ -1,7 +1,7 @@
 """The data layer against the real files (METHOD.md "Data", paper tables 13-18) and small ones.
 
 Real files come from $EMOCAL_DATA, else ../shared/data beside the checkout; those tests are
-skipped when it is absent. Everything here runs in a few seconds.
+skipped when it is absent (and fail the run under CI=true, tests/conftest.py). Everything here runs in a few seconds.
 """
 from __future__ import annotations
 
@@ -33,8 +33,9 @@ from trainables.data import cache
 from trainables.data.isear import is_no_description, read_rows
 from trainables.data.splits import split_sizes, stratified_order
 
-DATA_ROOT = Path(os.environ.get("EMOCAL_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
-real_data = pytest.mark.skipif(not DATA_ROOT.is_dir(), reason=f"no data root at {DATA_ROOT}")
+from tests.conftest import DATA_ROOT, require_data_root
+
+real_data = pytest.mark.usefixtures("data_root")  # skips without the data, fails under CI=true (conftest)
 
 # METHOD.md gives exact results for these (ours, not the paper's, where they differ).
 EXPECTED_TOTALS = {
@@ -47,10 +48,8 @@ SPLITS = ("train", "validation", "test")
 
 
 @pytest.fixture(scope="module")
-def prepared() -> dict[str, PreparedDataset]:
-    if not DATA_ROOT.is_dir():
-        pytest.skip(f"no data root at {DATA_ROOT}")
-    return {name: load_dataset(name, DATA_ROOT) for name in DATASETS}
+def prepared(data_root) -> dict[str, PreparedDataset]:
+    return {name: load_dataset(name, data_root) for name in DATASETS}
 
 
 # ---- counts against METHOD.md and tables 13-18 -----------------------------------------
@@ -487,3 +486,15 @@ def test_fetch_offline_fails_clearly(tmp_path, monkeypatch, capsys):
 def test_split_type_checks():
     with pytest.raises(ValueError):
         Split(("a",), np.array([0, 1]))
+
+
+def test_a_missing_data_root_skips_here_and_fails_under_ci(tmp_path, monkeypatch):
+    """Under CI=true the half of the suite that needs data must not pass green by skipping."""
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="real datasets not found"):
+        require_data_root(tmp_path)
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match=f"real datasets not found at {tmp_path}.*CI=true"):
+        require_data_root(tmp_path)
+    (tmp_path / "isear").mkdir()
+    assert require_data_root(tmp_path) == tmp_path
