@@ -1,27 +1,58 @@
-"""Every method preset, the losses and the partner search, on a tiny encoder and real text."""
-from __future__ import annotations
+"""Every method preset, the losses and the partner search, through the production code.
 
-import math
+The teacher recipe of each preset comes from `stage._teacher_task` on a data map built by hand;
+the MixUp and distillation losses are checked against numpy computations on a model small
+enough to write down (tests/tiny_net.py); the presets also take a real step on a tiny encoder.
+"""
+from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
-from trainables.batching import encode
+from tests.tiny_net import TokenTableNet, log_softmax, token_rows
+from trainables.batching import Encoded, encode
+from trainables.calibration import classification_metrics
 from trainables.cartography import DataMap
 from trainables.methods import PRESETS, get_method, list_methods
 from trainables.methods.losses import CrossEntropyTask, DistillTask, MixupTask
-from trainables.methods.partners import (OtherSubsetPartners, RandomPartners, SaliencyPartners, saliency,
-                                         similarity_partners)
+from trainables.methods.partners import SaliencyPartners, saliency, similarity_partners
 from trainables.methods.registry import DistillConfig, MethodConfig, MixupConfig
 from trainables.models import build_model, load_tokenizer
+from trainables.stage import DataConfig, PreparedData, StageSpec, _teacher_task
 from trainables.train import TrainConfig, predict_logits, train
 
 TEXTS = ["I was so happy to see my family again", "A dog bit me and I was afraid", "He lied to me and I was furious",
          "My grandmother died last winter", "The food was rotten and smelled awful", "I failed the exam in front of all",
-         "We won the match at the last minute", "I walked alone at night in a dark street"]
-LABELS = [0, 1, 2, 3, 4, 5, 0, 1]
+         "We won the match at the last minute", "I walked alone at night in a dark street",
+         "She told everyone my secret", "My best friend moved far away", "I saw a man spit on the floor",
+         "I forgot my lines on stage"]
+LABELS = [0, 1, 2, 3, 4, 5, 0, 1, 2, 3, 4, 5]
+TRAIN_ROWS = token_rows(LABELS)  # row i is token i, for TokenTableNet
+
+# A data map built by hand for the 12 rows: two epochs of p(gold) = CONF +- VAR, so row i has
+# confidence (mean) CONF[i] and variability (population std) VAR[i].
+CONF = np.array([0.90, 0.20, 0.50, 0.80, 0.30, 0.60, 0.95, 0.10, 0.40, 0.70, 0.35, 0.55])
+VAR = np.array([0.05, 0.10, 0.30, 0.02, 0.25, 0.15, 0.01, 0.05, 0.20, 0.29, 0.28, 0.12])
+LAST_LOGITS = np.random.default_rng(5).normal(size=(12, 6)) * 2
+DATA_MAP = {"gold_probs": np.stack([CONF + VAR, CONF - VAR]).astype(np.float32),
+            "correct": np.stack([CONF + VAR, CONF - VAR]) > 0.5, "last_logits": LAST_LOGITS.astype(np.float32)}
+# by confidence, descending: 6 0 3 9 5 11 | 2 8 10 4 1 7
+HALF_EASY, HALF_AMBIGUOUS = [0, 3, 5, 6, 9, 11], [1, 2, 4, 7, 8, 10]
+# 66%: the 4 (33% of 12) most confident are easy; of the other 8, the 4 most variable are ambiguous
+# (row 9 is more variable than row 8, but it is easy already)
+EA66_EASY, EA66_AMBIGUOUS = [0, 3, 6, 9], [2, 4, 8, 10]
+# which teacher each preset trains (METHOD.md, the methods of the tables)
+PRESET_RECIPE = {
+    "ce": "ce", "ce_ts": "ce", "sd": "ce", "csd": "ce", "csd_scaled_student": "ce",
+    "rand_m_mixup": "rand", "rand_m_mixup_ts": "rand", "rand_mixup_csd": "rand",
+    "ea66_m_mixup": "ea66", "ea66_m_mixup_ts": "ea66", "1g_sd_ea66": "ea66", "1g_csd_ea66": "ea66",
+    "ea_m_mixup": "ea", "ea_mixup_csd": "ea",
+    "sim_m_mixup": "sim", "sim_mixup_csd": "sim", "sim_mixup_csd_scaled_student": "sim",
+}
+TABLE = np.random.default_rng(6).normal(size=(12, 5)) * 1.5  # TokenTableNet's features, 5 wide
+HEAD_W, HEAD_B = np.random.default_rng(7).normal(size=(6, 5)), np.random.default_rng(8).normal(size=6) * 0.5
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +63,7 @@ def tiny(tiny_model):
 
 
 def test_every_preset_is_valid_and_listed():
-    assert len(list_methods()) == len(PRESETS) >= 17
+    assert len(list_methods()) == len(PRESETS) >= 17 and set(PRESET_RECIPE) == set(list_methods())
     for name in list_methods():
         method = get_method(name).with_default_generations(3)
         method.validate()
@@ -55,17 +86,11 @@ def test_options_that_do_not_fit_are_refused(bad, message):
         bad.validate()
 
 
-def _task_for(recipe: MixupConfig, n: int, rng):
-    dmap = DataMap(rng.random((2, n)).astype(np.float32), rng.random((2, n)) > 0.5)
-    easy, amb = dmap.regions(recipe.ea_fraction)
-    if recipe.kind == "none":
-        return CrossEntropyTask()
-    if recipe.kind == "rand":
-        return MixupTask(RandomPartners(np.arange(n)), recipe.alpha, recipe.main_weight, recipe.layer)
-    if recipe.kind == "ea":
-        return MixupTask(OtherSubsetPartners(easy, amb, n), recipe.alpha, recipe.main_weight, recipe.layer)
-    return MixupTask(SaliencyPartners(easy, amb, rng.random((n, 6)), recipe.scope), recipe.alpha, recipe.main_weight,
-                     recipe.layer)
+def teacher_task(recipe: MixupConfig, data: Encoded, data_map: dict = DATA_MAP):
+    """Generation 1's task and epoch rows, from the production `stage._teacher_task`."""
+    spec = StageSpec(generation=1, seed=0, data=DataConfig("isear", None, "", "m"), train=TrainConfig(),
+                     teacher=recipe, distill=DistillConfig())
+    return _teacher_task(spec, PreparedData(None, data, None, None, None, None), data_map)
 
 
 @pytest.mark.parametrize("name", list_methods())
@@ -76,7 +101,7 @@ def test_every_preset_takes_a_training_step(tiny, name):
     rng = np.random.default_rng(0)
     model = build_model(model_path, 6, seed=0)
     before = model.out_proj.weight.detach().clone()
-    tasks = [_task_for(method.teacher, len(data), rng)]
+    tasks = [teacher_task(method.teacher, data)[0]]
     if method.distill.kind != "none":
         tasks.append(DistillTask(rng.normal(size=(len(data), 6)), 2.0, method.distill.scale_student))
     for task in tasks:
@@ -85,6 +110,107 @@ def test_every_preset_takes_a_training_step(tiny, name):
         out["loss"].backward()
     torch.optim.SGD(model.parameters(), lr=0.1).step()
     assert not torch.equal(before, model.out_proj.weight)
+
+
+def _partners_seen(partners, rows, rng, draws: int = 200) -> set[int]:
+    picks = np.concatenate([partners.pick(np.asarray(rows), rng) for _ in range(draws)])
+    assert picks.shape[1] == 1  # one partner per row: loss 0.8 CE + 0.2 mix
+    return set(picks.ravel().tolist())
+
+
+@pytest.mark.parametrize("name", list_methods())
+def test_each_preset_gets_its_teacher_recipe(name):
+    """The recipe `stage._teacher_task` builds for each preset, checked against the hand-made data map."""
+    recipe = PRESET_RECIPE[name]
+    task, rows = teacher_task(get_method(name).teacher, TRAIN_ROWS)
+    rng = np.random.default_rng(0)
+    if recipe == "ce":
+        assert type(task) is CrossEntropyTask and rows is None
+        return
+    assert isinstance(task, MixupTask) and (task.alpha, task.main_weight, task.layer) == (5.0, 0.8, "features")
+    if recipe == "rand":  # a random partner from the whole set, every row trains
+        assert rows is None and _partners_seen(task.partners, np.arange(12), rng) == set(range(12))
+    elif recipe in ("ea", "ea66"):  # a random partner from the other subset; the epoch is the two subsets
+        easy, ambiguous = (HALF_EASY, HALF_AMBIGUOUS) if recipe == "ea" else (EA66_EASY, EA66_AMBIGUOUS)
+        assert rows.tolist() == sorted(easy + ambiguous)
+        assert _partners_seen(task.partners, easy, rng) == set(ambiguous)
+        assert _partners_seen(task.partners, ambiguous, rng) == set(easy)
+    else:  # sim: most and least saliency-similar row of the other half, saliency from the map's last logits
+        assert rows.tolist() == list(range(12))
+        z = LAST_LOGITS - LAST_LOGITS.max(1, keepdims=True)
+        sal = np.abs(np.exp(z) / np.exp(z).sum(1, keepdims=True) - np.eye(6)[LABELS])
+        unit = sal / np.linalg.norm(sal, axis=1, keepdims=True)
+        expected = []
+        for i in range(12):
+            other = np.array(HALF_AMBIGUOUS if i in HALF_EASY else HALF_EASY)
+            cos = unit[other] @ unit[i]
+            expected.append([other[cos.argmax()], other[cos.argmin()]])
+        assert task.partners.pick(np.arange(12), rng).tolist() == expected
+
+
+class FixedPartners:
+    """Partners chosen by the test (the partner search has its own tests)."""
+
+    def __init__(self, mates: np.ndarray):
+        self.mates, self.n_partners = mates, mates.shape[1]
+
+    def pick(self, rows, rng):
+        return self.mates
+
+    def refresh(self, rows, logits, labels):
+        pass
+
+
+class FixedRng:
+    """Hands out the test's lambdas, one (batch, 1) column per mix, and records each Beta draw."""
+
+    def __init__(self, lams: np.ndarray):
+        self.lams, self.calls = list(lams), []
+
+    def beta(self, a, b, size=None):
+        self.calls.append((a, b, size))
+        return np.asarray(self.lams.pop(0)[: np.prod(size)]).reshape(size)
+
+
+MIX_ROWS = np.array([0, 5, 6, 8])
+MIX_MATES = np.array([[7, 2], [4, 9], [1, 11], [10, 3]])  # every partner has another label than its row
+MIX_LAMS = np.array([[0.9, 0.3, 0.6, 0.15], [0.7, 0.45, 0.2, 0.85]])  # lam per sample and per mix
+MIX_WEIGHTS = {1: (0.8, 0.2), 2: (0.8, 0.1, 0.1)}  # METHOD.md: 0.8 CE + 0.2 mix; 0.8 CE + 0.1 + 0.1
+README_VARIANT = MixupConfig("sim", layer="logits", alpha=0.4, scope="batch")  # README's sim_logits_batch
+
+
+@pytest.mark.parametrize("recipe", [get_method("sim_mixup_csd").teacher, get_method("rand_m_mixup").teacher,
+                                    get_method("ea66_m_mixup").teacher, README_VARIANT,
+                                    MixupConfig("rand", layer="logits")],
+                         ids=["sim", "rand", "ea66", "readme_sim_logits", "rand_logits"])
+def test_mixup_loss_by_hand(recipe):
+    """loss = 0.8 CE(row) + the mixes' soft CE (0.1 + 0.1 with two partners, 0.2 with one), each mix
+    lam h_row + (1 - lam) h_partner on the features (or logits) with target lam y_row + (1 - lam) y_partner."""
+    net = TokenTableNet(TABLE, HEAD_W, HEAD_B)
+    task, _ = teacher_task(recipe, TRAIN_ROWS)
+    n = task.partners.n_partners
+    task.partners = FixedPartners(MIX_MATES[:, :n])
+    rng = FixedRng(MIX_LAMS)
+    out = task(net, TRAIN_ROWS, MIX_ROWS, 0.5, rng)
+
+    y, onehot = np.array(LABELS), np.eye(6)
+    z = net.numpy_classify(TABLE)
+    ce = -log_softmax(z[MIX_ROWS])[np.arange(4), y[MIX_ROWS]].mean()
+    mixes = []
+    for j in range(n):
+        mates, lam = MIX_MATES[:, j], MIX_LAMS[j][:, None]
+        if recipe.layer == "features":
+            mixed = net.numpy_classify(lam * TABLE[MIX_ROWS] + (1 - lam) * TABLE[mates])
+        else:
+            mixed = lam * z[MIX_ROWS] + (1 - lam) * z[mates]
+        target = lam * onehot[y[MIX_ROWS]] + (1 - lam) * onehot[y[mates]]
+        mixes.append(-(target * log_softmax(mixed)).sum(1).mean())
+    weights = MIX_WEIGHTS[n]
+    expected = weights[0] * ce + sum(w * m for w, m in zip(weights[1:], mixes))
+    assert rng.calls == [(recipe.alpha, recipe.alpha, (4, 1))] * n  # lam ~ Beta(alpha, alpha), one per sample
+    assert out["ce"].item() == pytest.approx(ce, rel=1e-5)
+    assert out["loss"].item() == pytest.approx(expected, rel=1e-5)
+    np.testing.assert_allclose(out["logits"].detach().numpy(), z[MIX_ROWS], rtol=1e-5)
 
 
 def test_similarity_partners_match_brute_force():
@@ -117,35 +243,24 @@ def test_saliency_is_the_logit_gradient_of_ce():
     assert torch.allclose(saliency(z.detach(), y, signed=True), z.grad, atol=1e-6)
 
 
-def test_distill_loss_follows_method_md():
-    """(1 - lam) CE + lam T^2 KL(softmax(t/T) || softmax(s)), lam = 1 - progress, student unscaled."""
-    s, t, y, T = torch.randn(3, 4), torch.randn(3, 4), torch.tensor([0, 2, 1]), 2.5
+@pytest.mark.parametrize("scale_student", [False, True])
+@pytest.mark.parametrize("annealing", [True, False])
+def test_distill_loss_by_hand(scale_student, annealing):
+    """(1 - lam) CE(z_s) + lam T^2 KL(softmax(z_t / T) || softmax(z_s [/ T])); lam = 1 - progress with
+    annealing, 0.5 without; the student divided by T only with scale_student (METHOD.md)."""
+    net = TokenTableNet(TABLE, HEAD_W, HEAD_B)
+    rows, T, progress = np.array([3, 0, 5]), 2.5, 0.25
+    teacher = np.random.default_rng(4).normal(size=(12, 6)) * 3
+    task = DistillTask(teacher, T, scale_student=scale_student, annealing=annealing)
+    out = task(net, TRAIN_ROWS, rows, progress, np.random.default_rng(0))
 
-    class Fixed(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.p = torch.nn.Parameter(torch.zeros(1))
-
-        def forward(self, ids, mask):
-            return s + 0 * self.p
-
-    data = encode(["a", "b", "c"], y.numpy(), load_tokenizer_stub(), 8)
-    out = DistillTask(t.numpy(), T)(Fixed(), data, np.arange(3), 0.25, np.random.default_rng(0))
-    pt = torch.softmax(t / T, -1)
-    kl = (pt * (pt.log() - torch.log_softmax(s, -1))).sum(-1).mean()
-    lam = 0.75
-    expected = (1 - lam) * F.cross_entropy(s, y) + lam * T * T * kl
-    assert math.isclose(out["loss"].item(), expected.item(), rel_tol=1e-5)
-
-
-def load_tokenizer_stub():
-    class Tok:
-        pad_token_id = 0
-
-        def __call__(self, texts, **kw):
-            return {"input_ids": [[1, 2] for _ in texts]}
-
-    return Tok()
+    z = net.numpy_classify(TABLE)[rows]
+    log_pt = log_softmax(teacher[rows] / T)
+    kl = (np.exp(log_pt) * (log_pt - log_softmax(z / T if scale_student else z))).sum(1).mean()
+    ce = -log_softmax(z)[np.arange(3), np.array(LABELS)[rows]].mean()
+    lam = 0.75 if annealing else 0.5
+    assert out["kd"].item() == pytest.approx(T * T * kl, rel=1e-5)
+    assert out["loss"].item() == pytest.approx((1 - lam) * ce + lam * T * T * kl, rel=1e-5)
 
 
 def test_data_map_regions():
@@ -159,7 +274,7 @@ def test_data_map_regions():
     assert list(easy66) == [0, 3] and set(amb66) == {2, 5}
 
 
-def test_training_is_deterministic_and_learns(tiny):
+def test_training_is_deterministic(tiny):
     model_path, data = tiny
     cfg = TrainConfig(epochs=3, batch_size=4, lr=1e-3)
     runs = []
@@ -169,3 +284,16 @@ def test_training_is_deterministic_and_learns(tiny):
         runs.append(predict_logits(fit.model, data))
         assert fit.gold_probs.shape == (3, len(data))
     np.testing.assert_array_equal(runs[0], runs[1])
+
+
+def test_training_fits_its_rows(tiny):
+    """The loop learns: the tiny encoder goes from chance to fitting its 12 rows (a loop that lost
+    its optimiser step, its gradient or its labels stays at chance)."""
+    model_path, data = tiny
+    model = build_model(model_path, 6, seed=3)
+    before = classification_metrics(predict_logits(model, data), data.labels)["accuracy"]
+    fit = train(model, CrossEntropyTask(), data, None, TrainConfig(epochs=20, batch_size=4, lr=1e-2, select="last"),
+                seed=3)
+    after = classification_metrics(predict_logits(fit.model, data), data.labels)["accuracy"]
+    assert before < 34 and after >= 90, (before, after)
+    assert fit.history[-1]["train_loss"] < 0.5 * fit.history[0]["train_loss"]
