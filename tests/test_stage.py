@@ -1,20 +1,36 @@
 """Every preset through its whole chain, in-process, on real ISEAR / Emotion-Stimulus with a tiny encoder.
 
-Also: a stage is deterministic (same seed, same metrics), is stored whole and found again,
-and a user's own CSV dataset runs through the same chain.
+Also: a stage is deterministic (same seed, same metrics), is stored whole and found again, and
+a user's own CSV dataset runs through the same chain. Through `run_stage` itself: a CSD student
+distils at its parent's validation-optimal T and an SD student at 1, both from the pretrained
+encoder; OOD fine-tuning trains a copy on OOD rows mixed with ambiguous ID rows; the README's
+example variant trains.
 """
 from __future__ import annotations
 
 import csv
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
+import yaml
 
 from orchestrator.plan import build_plan
 from orchestrator.spec import parse_spec
+from trainables import stage
+from trainables.calibration import expected_calibration_error, fit_temperature, softmax
+from trainables.data import ood_finetune_indices
 from trainables.methods import list_methods
-from trainables.stage import run_stage
+from trainables.methods.losses import DistillTask, MixupTask
+from trainables.methods.partners import SaliencyPartners
+from trainables.models import build_model
+from trainables.stage import prepare_data, run_stage
 from trainables.store import StageStore
+from trainables.train import predict_logits
+
+ROOT = Path(__file__).resolve().parents[1]
 
 GEN_METRICS = ("val_macro_f1", "test_macro_f1", "test_weighted_f1", "test_accuracy", "test_ece", "test_ece_ts",
                "test_ece15", "test_ece_equal_mass", "temperature", "ood_macro_f1", "ood_ece", "ood_ft1_macro_f1",
@@ -58,11 +74,19 @@ def test_every_preset_runs_its_chain_on_real_data(tiny_model, data_root, store):
         for r in results:
             missing = [m for m in GEN_METRICS if m not in r["metrics"]]
             assert not missing, (trial.key, missing)
-            assert 0.01 <= r["temperature"] <= 5.0
-            assert 0 <= r["metrics"]["test_ece"] <= 100
+            # T minimises the validation ECE; ECE is the test logits' (raw, then at that T), in percent
+            arrays = store.load_arrays(r["key"])
+            t = fit_temperature(arrays["val_logits"], arrays["val_labels"])
+            assert r["temperature"] == r["metrics"]["temperature"] == t
+            for key, temperature in (("test_ece", 1.0), ("test_ece_ts", t)):
+                ece = 100 * expected_calibration_error(softmax(arrays["test_logits"], temperature), arrays["test_labels"])
+                assert r["metrics"][key] == pytest.approx(ece, abs=1e-9), key
     unique = {s.key() for t in trials for s in t.all_stages}
+    # shared prefixes: 5 teachers (ce, also the data map; rand; ea; ea66; sim) and 9 students
+    # (sd, csd, csd_scaled_student from ce; sd and csd from ea66; csd from rand, ea, sim; scaled from sim)
+    assert len(unique) == 14
     trained = (store.root / "trained.log").read_text().split()
-    assert sorted(trained) == sorted(unique)  # every stage trained exactly once
+    assert sorted(trained) == sorted(unique)  # the store logged every stage it trained
     arts = store.artifacts(trials[0].all_stages[0].key())  # the CE teacher, which is the data-map run
     assert (arts / "reliability_test.png").stat().st_size > 0 and (arts / "data_map.png").exists()
 
@@ -96,3 +120,89 @@ def test_user_csv_dataset_runs_through_the_chain(tiny_model, data_root, tmp_path
     results = run_chain(build_plan(spec)[0], StageStore(tmp_path / "own"))
     assert [r["generation"] for r in results] == [1, 2]
     assert "ood_ft1_macro_f1" in results[1]["metrics"]
+
+
+@pytest.fixture()
+def train_calls(monkeypatch) -> list[dict]:
+    """Each train() call that stage.py makes: its task and rows, the model's weights when it starts,
+    and what the task returned at every step."""
+    calls, real_train = [], stage.train
+
+    def spy(model, task, data, validation, cfg, **kw):
+        call = {"task": task, "rows": kw.get("rows"), "outs": [],
+                "start": {k: v.detach().clone() for k, v in model.state_dict().items()}}
+        calls.append(call)
+
+        def recording(*args):
+            out = task(*args)
+            call["outs"].append({k: v.item() for k, v in out.items() if k != "logits"})
+            return out
+
+        return real_train(model, recording, data, validation, cfg, **kw)
+
+    monkeypatch.setattr(stage, "train", spy)
+    return calls
+
+
+def test_students_distil_at_their_parents_temperature_from_the_pretrained_encoder(tiny_model, data_root, tmp_path,
+                                                                                 train_calls):
+    """CSD distils at its parent's validation-ECE-optimal T, SD at T = 1 (METHOD.md); both students
+    start from the pretrained encoder (born-again), not from their teacher's weights."""
+    trials = build_plan(parse_spec(tiny_raw(tiny_model, ["csd", "sd"]), data_root=str(data_root)))
+    assert [t.method.distill.kind for t in trials] == ["csd", "sd"]
+    store, teacher = StageStore(tmp_path), trials[0].stages[0]
+    parent_weights, parent = run_stage(teacher, None, None, None, store)
+    assert parent["temperature"] != 1.0  # else CSD and SD could not be told apart here
+    pretrained = build_model(tiny_model, 6, seed=0).state_dict()
+    encoder = [k for k in pretrained if k.startswith("encoder.")]
+    assert any(not np.array_equal(parent_weights[k], pretrained[k].numpy()) for k in encoder)  # the teacher moved
+    for trial, expected in zip(trials, (parent["temperature"], 1.0)):
+        _, result = run_stage(trial.stages[1], parent_weights, parent, store.load_arrays(teacher.key()), store)
+        assert result["metrics"]["distill_temperature"] == expected
+        call = [c for c in train_calls if isinstance(c["task"], DistillTask)][-1]  # this student's training
+        assert call["task"].temperature == expected  # what the loss uses, not only what is logged
+        assert all(torch.equal(call["start"][k], pretrained[k]) for k in encoder)
+
+
+def test_ood_finetuning_trains_a_copy_on_ood_rows_mixed_with_ambiguous_id_rows(tiny_model, data_root, train_calls):
+    """Section 4.4: p% OOD rows, each mixed with a random ambiguous ID row; the model handed in is kept."""
+    spec = build_plan(parse_spec(tiny_raw(tiny_model, ["ce"]), data_root=str(data_root)))[0].stages[0]
+    data = prepare_data(spec.data)
+    model = build_model(tiny_model, 6, seed=0)
+    start = {k: v.clone() for k, v in model.state_dict().items()}
+    before = predict_logits(model, data.ood_test)
+    ambiguous = np.arange(1, len(data.train), 2)
+    after = stage._ood_finetune(spec, model, data, ambiguous, 1.0)
+    assert np.abs(after - before).max() > 1e-3  # the fine-tuned copy predicts otherwise
+    assert all(torch.equal(v, start[k]) for k, v in model.state_dict().items())  # the generation's model is kept
+    (call,) = train_calls
+    n_ood = len(ood_finetune_indices(data.ood_data, 1.0, seed=spec.data.split_seed))
+    task = call["task"]
+    assert call["rows"].tolist() == list(range(n_ood))  # the epoch is the OOD rows; ID rows follow them
+    assert np.array_equal(task.partners.pool, n_ood + ambiguous)
+    assert (task.layer, task.alpha, task.main_weight) == ("features", 5.0, 0.5)
+    assert all(out["mix"] > 0 for out in call["outs"])
+
+
+def readme_variant() -> dict:
+    """The method variant of the README's spec example (`base: sim_mixup_csd` with teacher options)."""
+    blocks = re.findall(r"```yaml\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
+    block = next(b for b in blocks if "base: sim_mixup_csd" in b)
+    return next(m for m in yaml.safe_load(block)["methods"] if isinstance(m, dict))
+
+
+def test_the_readme_variant_trains(tiny_model, data_root, tmp_path, train_calls):
+    variant = readme_variant()
+    assert variant["teacher"] == {"layer": "logits", "alpha": 0.4, "scope": "batch"}
+    trial = build_plan(parse_spec(tiny_raw(tiny_model, [variant]), data_root=str(data_root)))[0]
+    store = StageStore(tmp_path)
+    run_stage(trial.data_map, None, None, None, store)
+    weights, _ = run_stage(trial.stages[0], None, None, store.load_arrays(trial.data_map.key()), store)
+    call = next(c for c in train_calls if isinstance(c["task"], MixupTask) and c["task"].layer == "logits")
+    task = call["task"]
+    assert (type(task.partners), task.partners.scope, task.alpha) == (SaliencyPartners, "batch", 0.4)
+    losses = [out["loss"] for out in call["outs"]]
+    assert np.isfinite(losses).all() and len(set(losses)) == len(losses) > 1
+    assert all(out["mix"] > 0 for out in call["outs"])
+    changed = {k for k, v in call["start"].items() if not np.array_equal(weights[k], v.numpy())}
+    assert "out_proj.weight" in changed and any(k.startswith("encoder.") for k in changed)
