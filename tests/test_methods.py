@@ -174,9 +174,27 @@ class FixedRng:
 
 MIX_ROWS = np.array([0, 5, 6, 8])
 MIX_MATES = np.array([[7, 2], [4, 9], [1, 11], [10, 3]])  # every partner has another label than its row
-MIX_LAMS = np.array([[0.9, 0.3, 0.6, 0.15], [0.7, 0.45, 0.2, 0.85]])  # lam per sample and per mix
+MIX_LAMS = np.array([[0.9, 0.3, 0.6, 0.15], [0.25, 0.8, 0.65, 0.4]])  # lam per sample and per mix
 MIX_WEIGHTS = {1: (0.8, 0.2), 2: (0.8, 0.1, 0.1)}  # METHOD.md: 0.8 CE + 0.2 mix; 0.8 CE + 0.1 + 0.1
 README_VARIANT = MixupConfig("sim", layer="logits", alpha=0.4, scope="batch")  # README's sim_logits_batch
+
+
+def hand_mixup_loss(net: TokenTableNet, layer: str, n_partners: int) -> tuple[float, float]:
+    """(CE, loss) of MIX_ROWS with the first n_partners columns of MIX_MATES, in float64 numpy."""
+    y, onehot = np.array(LABELS), np.eye(6)
+    z = net.numpy_classify(TABLE)
+    ce = -log_softmax(z[MIX_ROWS])[np.arange(4), y[MIX_ROWS]].mean()
+    mixes = []
+    for j in range(n_partners):
+        mates, lam = MIX_MATES[:, j], MIX_LAMS[j][:, None]
+        if layer == "features":
+            mixed = net.numpy_classify(lam * TABLE[MIX_ROWS] + (1 - lam) * TABLE[mates])
+        else:
+            mixed = lam * z[MIX_ROWS] + (1 - lam) * z[mates]
+        target = lam * onehot[y[MIX_ROWS]] + (1 - lam) * onehot[y[mates]]
+        mixes.append(-(target * log_softmax(mixed)).sum(1).mean())
+    weights = MIX_WEIGHTS[n_partners]
+    return ce, weights[0] * ce + sum(w * m for w, m in zip(weights[1:], mixes))
 
 
 @pytest.mark.parametrize("recipe", [get_method("sim_mixup_csd").teacher, get_method("rand_m_mixup").teacher,
@@ -193,24 +211,13 @@ def test_mixup_loss_by_hand(recipe):
     rng = FixedRng(MIX_LAMS)
     out = task(net, TRAIN_ROWS, MIX_ROWS, 0.5, rng)
 
-    y, onehot = np.array(LABELS), np.eye(6)
-    z = net.numpy_classify(TABLE)
-    ce = -log_softmax(z[MIX_ROWS])[np.arange(4), y[MIX_ROWS]].mean()
-    mixes = []
-    for j in range(n):
-        mates, lam = MIX_MATES[:, j], MIX_LAMS[j][:, None]
-        if recipe.layer == "features":
-            mixed = net.numpy_classify(lam * TABLE[MIX_ROWS] + (1 - lam) * TABLE[mates])
-        else:
-            mixed = lam * z[MIX_ROWS] + (1 - lam) * z[mates]
-        target = lam * onehot[y[MIX_ROWS]] + (1 - lam) * onehot[y[mates]]
-        mixes.append(-(target * log_softmax(mixed)).sum(1).mean())
-    weights = MIX_WEIGHTS[n]
-    expected = weights[0] * ce + sum(w * m for w, m in zip(weights[1:], mixes))
+    ce, expected = hand_mixup_loss(net, recipe.layer, n)
+    _, other_layer = hand_mixup_loss(net, "logits" if recipe.layer == "features" else "features", n)
+    assert abs(other_layer - expected) > 1e-3 * expected  # this case tells the two layers apart
     assert rng.calls == [(recipe.alpha, recipe.alpha, (4, 1))] * n  # lam ~ Beta(alpha, alpha), one per sample
     assert out["ce"].item() == pytest.approx(ce, rel=1e-5)
     assert out["loss"].item() == pytest.approx(expected, rel=1e-5)
-    np.testing.assert_allclose(out["logits"].detach().numpy(), z[MIX_ROWS], rtol=1e-5)
+    np.testing.assert_allclose(out["logits"].detach().numpy(), net.numpy_classify(TABLE)[MIX_ROWS], rtol=1e-5)
 
 
 def test_similarity_partners_match_brute_force():

@@ -74,10 +74,13 @@ def test_every_preset_runs_its_chain_on_real_data(tiny_model, data_root, store):
         for r in results:
             missing = [m for m in GEN_METRICS if m not in r["metrics"]]
             assert not missing, (trial.key, missing)
-            # T minimises the validation ECE; ECE is the test logits' (raw, then at that T), in percent
+            # T minimises the validation ECE (the tiny model's T sits at the grid's edge for test
+            # logits as well, so the curve is compared too); ECE is the test logits' (raw, then at
+            # that T), in percent
             arrays = store.load_arrays(r["key"])
-            t = fit_temperature(arrays["val_logits"], arrays["val_labels"])
+            t, _, val_curve = fit_temperature(arrays["val_logits"], arrays["val_labels"], return_curve=True)
             assert r["temperature"] == r["metrics"]["temperature"] == t
+            np.testing.assert_array_equal(arrays["temperature_ece"], val_curve)
             for key, temperature in (("test_ece", 1.0), ("test_ece_ts", t)):
                 ece = 100 * expected_calibration_error(softmax(arrays["test_logits"], temperature), arrays["test_labels"])
                 assert r["metrics"][key] == pytest.approx(ece, abs=1e-9), key
