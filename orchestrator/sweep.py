@@ -163,9 +163,9 @@ def run_sweep(spec: SweepSpec, args: argparse.Namespace) -> int:
         ray.shutdown()
 
     errors = [r for r in results if r.error is not None]
-    unfinished = len(trials) - results.num_terminated - results.num_errors
-    if unfinished:  # interrupted (Ctrl-C, SIGTERM): say so, and leave no MLflow run "running"
-        mark_unfinished(uri, mlflow_runs.values())
+    # Interrupted (Ctrl-C): Tune marks stopped trials TERMINATED, so the trials' own runs decide:
+    # a trial that got to its end finished its run (FINISHED or FAILED); the rest are KILLED.
+    unfinished = mark_unfinished(uri, mlflow_runs.values())
     tables = report.build_report(uri, spec.name, out_dir=run_dir)
     print(tables)
     print(f"\nReport written to {run_dir / 'report.md'} and {run_dir / 'report.csv'}")
