@@ -51,13 +51,13 @@ def reliability(uri: str, experiment: str, dataset: str, out: Path, methods=RELI
             local = client.download_artifacts(run.info.run_id, f"gen{r['generation']}/reliability_test.json", tmp)
             pair = json.loads(Path(local).read_text())
             scaled = r["ece_kind"] == "ts"
-            label = f"{method} (g{r['generation']}, seed {seed}, T = {pair['temperature']:.2f})" if scaled else \
-                f"{method} (g{r['generation']}, seed {seed}, raw)"
+            label = f"{method} g{r['generation']}, T = {pair['temperature']:.2f}" if scaled else \
+                f"{method} g{r['generation']}, raw"
             panels[label] = pair["after" if scaled else "before"]
     if not panels:
         raise SystemExit(f"none of {', '.join(methods)} has a finished generation on {dataset} in {experiment!r}")
     target = out / f"reliability_{dataset}.png"
-    plots.reliability_panels(panels, target, title=f"{experiment}: {dataset} test set, as reported")
+    plots.reliability_panels(panels, target, title=f"{experiment}: {dataset} test set, seed {seed}, as reported at g*")
     return target
 
 

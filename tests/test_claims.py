@@ -41,3 +41,10 @@ def test_a_large_ood_ece_increase_fails_claim_5():
     assert not c[5]["held"] and "ECE +2.50" in c[5]["ours"]
     fine = {s: {1: (60, 50, 9, 4, 70, 12 + 1.5, 60)} for s in (0, 1)}
     assert claims_of(rows_of("ce", fine, "raw"))[5]["held"]
+
+
+def test_a_kd_method_without_a_student_decides_nothing():
+    rows = rows_of("ce", TEACHER, "raw") + rows_of("sim_mixup_csd", TEACHER, "ts")  # its teacher only
+    c = claims_of(rows)
+    assert 3 not in c and 4 not in c
+    assert "| 3 | Sim-MixUp + CSD" in markdown(list(c.values())) and "**undecided**" in markdown(list(c.values()))
