@@ -9,3 +9,4 @@ python -m orchestrator.report replication_cpu --out "$out" > "$out/report.stdout
 python -m orchestrator.report replication_cpu --pick per-seed > "$out/report_per_seed_pick.md"
 python -m orchestrator.figures replication_cpu --dataset isear --out "$out"
 python -m orchestrator.claims replication_cpu --dataset isear --out "$out/claims.md"
+python docs/replication/fill_readme.py
