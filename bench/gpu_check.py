@@ -12,7 +12,11 @@ training side (trainables/) directly, on a roberta-base-sized encoder built from
    emocal did before) is from fp32, as logits and as ECE / fitted temperature;
 3. `fit_temperature` on CUDA equals the CPU search (tests/test_calibration.py's CUDA test);
 4. a training step of `train()`, bf16 autocast against fp32: seconds per step, peak memory
-   (what a fractional-GPU trial needs).
+   (what a fractional-GPU trial needs);
+5. where Ray is importable (`--ray`; the GPU image lacks it, so the caller brings it), emocal's
+   GPU placement (orchestrator/placement.py, the stage tasks' own): four 0.25-GPU tasks against
+   one whole-GPU task (throughput ratio), the device each task saw, and the GPU memory still held
+   after the tasks end, against Ray's default reusable workers.
 Each section prints one line starting with "gpu_check"; the last line is a summary.
 """
 from __future__ import annotations
@@ -57,10 +61,84 @@ def synthetic(n: int, k: int, seed: int, max_len: int = 64) -> Encoded:
     return Encoded(ids=tuple(ids), labels=rng.integers(0, k, n).astype(np.int64), pad_id=1)
 
 
+def _placed_training(steps: int, k: int, rendezvous: str, tasks: int) -> dict:
+    """One emulated trial: a roberta-sized model trained `steps` steps on the device Ray assigned."""
+    from orchestrator.placement import task_device
+
+    device, seen = task_device("auto")
+    dev = torch.device(device)
+    model = roberta_sized(k, seed=0).to(dev)
+    rows = synthetic(32 * steps, k, seed=3)
+    cfg = TrainConfig(epochs=1, batch_size=32, lr=2.5e-5, select="last", group_by_length=True)
+    Path(rendezvous, str(seen["pid"])).touch()  # start training together: the throughput is of the overlap
+    while len(list(Path(rendezvous).iterdir())) < tasks:
+        time.sleep(0.01)
+    start = time.time()
+    train(model, CrossEntropyTask(), rows, None, cfg, seed=0)
+    if dev.type == "cuda":
+        torch.cuda.synchronize(dev)
+    end = time.time()
+    del model
+    held = torch.cuda.memory_reserved(dev) / 2**20 if dev.type == "cuda" else 0.0  # cached, as a worker keeps it
+    return {**seen, "start": start, "end": end, "reserved_mib_after": round(held)}
+
+
+def _gpu_used_mib() -> int | None:
+    if not torch.cuda.is_available():
+        return None
+    out = subprocess.run(["nvidia-smi", "--query-gpu=memory.used", "--format=csv,noheader,nounits"],
+                         capture_output=True, text=True, check=False).stdout.split()
+    return int(out[0]) if out else None
+
+
+def ray_placement(args, k: int) -> dict:
+    """Section 5: emocal's stage-task placement on this GPU, through Ray."""
+    import tempfile
+
+    import ray
+
+    from orchestrator.placement import StageTask
+
+    torch.cuda.empty_cache()
+    ray.init(address="local", num_cpus=8, num_gpus=1 if args.device == "cuda" else 0,
+             include_dashboard=False, logging_level="ERROR", object_store_memory=2 * 2**30)
+    try:
+        placed = StageTask(_placed_training)
+        reused = ray.remote(_placed_training)  # Ray's default: GPUs through .options(), workers reused
+
+        def round_(fn, share: float, tasks: int) -> list[dict]:
+            with tempfile.TemporaryDirectory() as rendezvous:
+                return ray.get([fn(share).remote(args.ray_steps, k, rendezvous, tasks) for _ in range(tasks)])
+
+        gpus = 1 if args.device == "cuda" else 0
+        baseline = _gpu_used_mib()
+        one = round_(lambda share: placed.options(cpus=1, gpus=share * gpus), 1.0, 1)
+        four = round_(lambda share: placed.options(cpus=1, gpus=share * gpus), 0.25, 4)
+        time.sleep(2.0)  # let the one-shot workers exit
+        after_one_shot = _gpu_used_mib()
+        round_(lambda share: reused.options(num_cpus=1, num_gpus=share * gpus), 0.25, 4)
+        time.sleep(2.0)
+        after_reused = _gpu_used_mib()
+    finally:
+        ray.shutdown()
+    span = lambda r: max(x["end"] for x in r) - min(x["start"] for x in r)  # noqa: E731
+    rate_one, rate_four = args.ray_steps / span(one), 4 * args.ray_steps / span(four)
+    return emit("ray_placement", steps_per_task=args.ray_steps, batch=32,
+                one_whole_gpu_s=round(span(one), 3), four_quarter_gpu_s=round(span(four), 3),
+                throughput_ratio=rate_four / rate_one,
+                seen=[{key: r[key] for key in ("gpu_ids", "cuda_visible_devices", "device", "pid")} for r in one + four],
+                gpu_used_mib={"before": baseline, "after_one_shot_workers": after_one_shot,
+                              "after_reused_workers": after_reused},
+                after_one_shot_mib=after_one_shot, after_reused_mib=after_reused,
+                reserved_mib_in_task_after_training=[r["reserved_mib_after"] for r in four])
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--rows", type=int, default=2048)
     p.add_argument("--steps", type=int, default=30)
+    p.add_argument("--ray", action="store_true", help="also section 5 (needs Ray importable)")
+    p.add_argument("--ray-steps", type=int, default=100, help="training steps per task in section 5")
     p.add_argument("--device", default="cuda", help="cuda; cpu only to smoke-test this script (--rows 64 --steps 2)")
     args = p.parse_args()
     if args.device == "cuda" and not torch.cuda.is_available():
@@ -142,12 +220,17 @@ def main() -> int:
     emit("train_step", batch=32, max_len=64, steps=args.steps, s_per_step=step, peak_gib=mem,
          fp32_over_bf16=step["fp32"] / step["bf16"], note="first repeat includes warm-up; min of 2 repeats")
 
+    placed = ray_placement(args, k) if args.ray else None
+
     ok = prec["guarded_max_abs_diff"] == 0.0 and ts["t_cpu"] == ts["t_cuda"]
     print(f"gpu_check summary: {name}; eval fp32 under autocast+TF32: "
           f"{'exact' if prec['guarded_max_abs_diff'] == 0.0 else 'DIFFERS'}; bf16 eval was off by up to "
           f"{prec['bf16_max_abs_diff']:.3f} (ECE {prec['ece_bf16']:.2f} vs {prec['ece_fp32']:.2f}); temperature search "
           f"CUDA {'=' if ts['t_cpu'] == ts['t_cuda'] else '!='} CPU; train step bf16 {step['bf16'] * 1000:.0f} ms, "
-          f"fp32 {step['fp32'] * 1000:.0f} ms ({step['fp32'] / step['bf16']:.2f}x), peak {mem['bf16']:.1f} GiB bf16")
+          f"fp32 {step['fp32'] * 1000:.0f} ms ({step['fp32'] / step['bf16']:.2f}x), peak {mem['bf16']:.1f} GiB bf16"
+          + (f"; 4 x 0.25-GPU tasks {placed['throughput_ratio']:.2f}x the throughput of one whole-GPU task; "
+             f"GPU memory held after tasks end: {placed['after_one_shot_mib']} MiB one-shot workers, "
+             f"{placed['after_reused_mib']} MiB reusable workers" if placed else ""))
     return 0 if ok else 1
 
 

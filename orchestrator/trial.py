@@ -22,6 +22,7 @@ from pathlib import Path
 import ray
 from ray import tune
 
+from orchestrator.placement import StageTask, task_device
 from orchestrator.plan import TrialPlan
 from orchestrator.tracking import PlannedRun, TrialRun
 from trainables.stage import StageSpec
@@ -38,8 +39,7 @@ FAULT_ENV = "EMOCAL_FAULT_KILL_TRIAL"
 REPORTED = ("val_macro_f1", "test_macro_f1", "test_weighted_f1", "test_ece", "test_ece_ts", "temperature", "ood_ece")
 
 
-@ray.remote(num_returns=2)
-def run_stage_task(spec_dict: dict, parent_weights, parent_result, data_map, store_root: str, threads: int):
+def _run_stage(spec_dict: dict, parent_weights, parent_result, data_map, store_root: str, threads: int):
     """A generation as a Ray task; returns (weights, result) as two objects."""
     import torch
 
@@ -48,9 +48,13 @@ def run_stage_task(spec_dict: dict, parent_weights, parent_result, data_map, sto
     torch.set_num_threads(max(1, threads))
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("trainables.stage").setLevel(logging.INFO)
-    spec = StageSpec.from_dict(spec_dict)
+    device, seen = task_device(spec_dict.get("device", "auto"))
+    spec = StageSpec.from_dict({**spec_dict, "device": device})  # the device is not part of a stage's key
     weights, result = run_stage(spec, parent_weights, parent_result, data_map, StageStore(store_root))
-    return weights, {**result, "node_id": ray.get_runtime_context().get_node_id()}
+    return weights, {**result, "node_id": ray.get_runtime_context().get_node_id(), "placement": seen}
+
+
+run_stage_task = StageTask(_run_stage, num_returns=2)
 
 
 class _Chain:
@@ -62,6 +66,7 @@ class _Chain:
         self.weights_node: dict[str, str] = {}  # where each weights object was made (for cluster checks)
         self.trained: list[str] = []
         self.task_node: dict[str, str] = {}
+        self.task_placement: dict[str, dict] = {}  # GPU ids and device each trained stage's task saw
         self._data_maps: dict[str, ray.ObjectRef] = {}
 
     def weights_ref(self, key: str) -> ray.ObjectRef:
@@ -92,7 +97,7 @@ class _Chain:
             parent_w = self.weights_ref(spec.parent) if spec.parent else None
             parent_r = self.store.load_result(spec.parent) if spec.parent else None
             data_map = self.data_map_ref(data_map_key) if data_map_key not in (None, key) else None
-            task = run_stage_task.options(num_cpus=self.cpus, num_gpus=self.gpus or None)
+            task = run_stage_task.options(self.cpus, self.gpus)
             w_ref, r_ref = task.remote(_spec_dict(spec), parent_w, parent_r, data_map, str(self.store.root),
                                        max(1, round(self.cpus)))
             self._maybe_fault(spec.generation)
@@ -106,6 +111,7 @@ class _Chain:
                 raise
             self.weights[key] = w_ref
             self.weights_node[key] = self.task_node[key] = result.pop("node_id")
+            self.task_placement[key] = result.pop("placement")
             self.trained.append(key)
             return result
 
@@ -159,8 +165,10 @@ def run_trial(config: dict, plans: dict[str, dict], sweep: dict) -> None:
             with tempfile.TemporaryDirectory() as tmp:
                 (Path(tmp) / "state.json").write_text(json.dumps({"generation": g, "mlflow_run_id": run.run_id,
                                                                   "stage": spec.key()}))
+                placement = chain.task_placement.get(spec.key(), {})
                 nodes = {"task_node": chain.task_node.get(spec.key(), ""),
-                         "weights_node": chain.weights_node.get(spec.parent, "") if spec.parent else ""}
+                         "weights_node": chain.weights_node.get(spec.parent, "") if spec.parent else "",
+                         "task_gpu_ids": placement.get("gpu_ids", ""), "task_device": placement.get("device", "")}
                 tune.report({"generation": g, "stage_trained": int(spec.key() in chain.trained), **metrics, **nodes},
                             checkpoint=tune.Checkpoint.from_directory(tmp))
     except Exception:
