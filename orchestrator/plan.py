@@ -100,6 +100,30 @@ def build_plan(spec: SweepSpec) -> list[TrialPlan]:
             for entry in spec.datasets for method in spec.methods for seed in spec.seeds]
 
 
+def launch_order(trials: list[TrialPlan]) -> list[TrialPlan]:
+    """The trials in the order Tune starts them: a stage's trainer before the trials that read it.
+
+    A trial that reaches a stage another trial is training waits for it in its slot, holding its
+    CPUs and GPU share idle. So each shared stage is trained by the shortest trial that has it
+    (it frees its slot soonest; ties go to the spec's order), and trials come in waves: wave 0
+    trains everything it needs itself; a trial reading stages trained by wave-w trials comes in
+    wave w+1. In the paper's sweep: CE teachers, then the methods that distil them or read their
+    data maps (Sim-MixUp teachers among them), then the students of the Sim-MixUp teachers.
+    Within a wave the spec's order stays.
+    """
+    keys = [[s.key() for s in t.all_stages] for t in trials]
+    by_length = sorted(range(len(trials)), key=lambda i: (len(keys[i]), i))
+    trainer: dict[str, int] = {}
+    for i in by_length:
+        for k in keys[i]:
+            trainer.setdefault(k, i)
+    wave: dict[int, int] = {}
+    for i in by_length:  # a trainer sorts before its readers here, so its wave is known
+        waits_on = {trainer[k] for k in keys[i] if trainer[k] != i}
+        wave[i] = 1 + max(wave[j] for j in waits_on) if waits_on else 0
+    return [trials[i] for i in sorted(range(len(trials)), key=lambda i: (wave[i], i))]
+
+
 def plan_summary(spec: SweepSpec, trials: list[TrialPlan]) -> dict:
     """Trials, stages needed, stages after sharing, and the resources asked for."""
     keys = [s.key() for t in trials for s in t.all_stages]

@@ -51,6 +51,7 @@ class Resources:
     max_concurrent_trials: int | None = None
     max_failures: int = 2  # a trial whose worker dies restarts at its last finished generation
     placement_strategy: str = "PACK"  # PACK keeps a trial on one node; SPREAD puts its tasks beside it
+    stage_wait_hours: float = 24.0  # the longest a trial waits for a stage another trial is training
 
 
 @dataclass(frozen=True)
@@ -304,6 +305,8 @@ def _parse(raw: dict, source_path: str, data_root: str | None, check_data: bool)
     resources = build(Resources, raw.get("resources"), "resources")
     if resources.cpus_per_trial <= 0.01 or resources.gpus_per_trial < 0:
         _fail("resources", "cpus_per_trial must be > 0.01 and gpus_per_trial >= 0")
+    if not resources.stage_wait_hours > 0:
+        _fail("resources.stage_wait_hours", "must be > 0 (hours a trial waits for a stage another trial trains)")
     if resources.placement_strategy not in ("PACK", "SPREAD", "STRICT_PACK", "STRICT_SPREAD"):
         _fail("resources.placement_strategy", "use PACK, SPREAD, STRICT_PACK or STRICT_SPREAD")
     if resources.gpus_per_trial > 1 and resources.gpus_per_trial != int(resources.gpus_per_trial):

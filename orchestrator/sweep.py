@@ -22,7 +22,7 @@ from pathlib import Path
 import yaml
 
 from orchestrator.dashboard import access_hint, check_dashboard_host
-from orchestrator.plan import build_plan, plan_summary
+from orchestrator.plan import build_plan, launch_order, plan_summary
 from orchestrator.spec import SpecError, SweepSpec, load_spec
 
 _logger = logging.getLogger("orchestrator.sweep")
@@ -118,7 +118,8 @@ def run_sweep(spec: SweepSpec, args: argparse.Namespace) -> int:
     res = spec.resources
     sweep = {"store_root": str(run_dir / "stages"), "reuse": not args.no_reuse, "tracking_uri": uri,
              "experiment_id": experiment_id, "spec_name": spec.name, "mlflow_runs": mlflow_runs,
-             "task_cpus": res.cpus_per_trial - TASK_HEAD_CPU, "task_gpus": res.gpus_per_trial}
+             "task_cpus": res.cpus_per_trial - TASK_HEAD_CPU, "task_gpus": res.gpus_per_trial,
+             "stage_wait_s": res.stage_wait_hours * 3600}
 
     init = dict(include_dashboard=not args.no_dashboard, dashboard_host=args.dashboard_host,
                 dashboard_port=args.dashboard_port, logging_level=logging.WARNING)
@@ -136,7 +137,7 @@ def run_sweep(spec: SweepSpec, args: argparse.Namespace) -> int:
             bundle["GPU"] = res.gpus_per_trial
         # the plans ride along with the trainable (tune.with_parameters, via the object store);
         # a trial's config is only its key, which is also its name and folder
-        plans = {t.key: t.to_dict() for t in trials}
+        plans = {t.key: t.to_dict() for t in launch_order(trials)}
         trainable = tune.with_resources(tune.with_parameters(run_trial, plans=plans, sweep=sweep),
                                         tune.PlacementGroupFactory([{"CPU": TASK_HEAD_CPU}, bundle],
                                                                    strategy=res.placement_strategy))

@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import signal
+import socket
 import tempfile
 import time
 from pathlib import Path
@@ -60,8 +61,8 @@ run_stage_task = StageTask(_run_stage, num_returns=2)
 class _Chain:
     """Runs or finds the stages of one trial, keeping ObjectRefs of weights for the next one."""
 
-    def __init__(self, store: StageStore, cpus: float, gpus: float, trial_key: str = ""):
-        self.store, self.cpus, self.gpus, self.trial_key = store, cpus, gpus, trial_key
+    def __init__(self, store: StageStore, cpus: float, gpus: float, trial_key: str = "", wait_s: float | None = None):
+        self.store, self.cpus, self.gpus, self.trial_key, self.wait_s = store, cpus, gpus, trial_key, wait_s
         self.weights: dict[str, ray.ObjectRef] = {}
         self.weights_node: dict[str, str] = {}  # where each weights object was made (for cluster checks)
         self.trained: list[str] = []
@@ -89,7 +90,8 @@ class _Chain:
         failed = self.store.root / f"{key}.diverged"
         if failed.exists():  # deterministic: a retry of the trial would diverge the same way
             raise DivergedError(failed.read_text())
-        with self.store.claim(key) as must_train:
+        holder = f"trial {self.trial_key} (generation {spec.generation}) on {socket.gethostname()}, pid {os.getpid()}"
+        with self.store.claim(key, timeout_s=self.wait_s, holder=holder) as must_train:
             if not must_train:
                 return self.store.load_result(key)
             if failed.exists():  # the trainer we waited for diverged: do not train it again
@@ -147,7 +149,7 @@ def run_trial(config: dict, plans: dict[str, dict], sweep: dict) -> None:
             start = json.loads((Path(d) / "state.json").read_text())["generation"]
         _logger.info("trial %s resumes after generation %d", plan.key, start)
     logged = run.logged_generations()
-    chain = _Chain(store, sweep["task_cpus"], sweep["task_gpus"], plan.key)
+    chain = _Chain(store, sweep["task_cpus"], sweep["task_gpus"], plan.key, sweep.get("stage_wait_s"))
     map_key = plan.data_map.key() if plan.data_map else (plan.stages[0].key() if plan.stages[0].records_data_map else None)
     try:
         if plan.data_map is not None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.plan import build_plan, plan_summary
+from orchestrator.plan import build_plan, launch_order, plan_summary
 from orchestrator.spec import SpecError, load_spec, parse_spec
 
 SPECS = sorted((Path(__file__).resolve().parents[1] / "specs").glob("*.yaml"))
@@ -103,6 +103,27 @@ def test_plan_shares_prefixes(data_root):
     summary = plan_summary(spec, trials)
     # per seed: ce, sd g2, csd g2, sim g1, sim+csd g2 = 5 unique stages
     assert summary["stages_unique"] == 10 and summary["stages_total"] == 2 * (1 + 2 + 2 + 1 + 3 + 2)
+
+
+def test_launch_order_puts_each_stage_creator_before_its_readers(data_root):
+    """A trial started before the trial that trains its teacher waits in its slot, holding its
+    CPUs and GPU share idle (in a real run, ce_ts sat behind Sim-MixUp students for an hour)."""
+    spec = _parse(data_root, methods=["sim_mixup_csd", "ce_ts", "csd", "sim_m_mixup", "ce"], seeds=[0, 1])
+    trials = launch_order(build_plan(spec))
+    names = [t.key.split("-")[1] for t in trials]
+    # the CE teachers by the shortest trials that have them (ce_ts before ce in this spec); then
+    # what reads them (the Sim-MixUp teachers by sim_m_mixup, the shorter chain); then the
+    # students of the Sim-MixUp teachers, although the spec lists them first
+    assert names == ["ce_ts", "ce_ts", "csd", "csd", "sim_m_mixup", "sim_m_mixup", "ce", "ce",
+                     "sim_mixup_csd", "sim_mixup_csd"], names
+    position = {t.key: i for i, t in enumerate(trials)}
+    shortest: dict[str, int] = {}
+    for t in sorted(trials, key=lambda t: len(t.all_stages)):
+        for s in t.all_stages:
+            shortest.setdefault(s.key(), position[t.key])
+    for i, t in enumerate(trials):  # every stage a trial reads is trained by a trial started before it
+        assert all(shortest[s.key()] <= i for s in t.all_stages), t.key
+    assert sorted(t.key for t in trials) == sorted(t.key for t in build_plan(spec))
 
 
 def test_dry_run_json(data_root):

@@ -218,3 +218,20 @@ def test_a_waiter_rechecks_diverged_after_it_gets_the_lock(tmp_path, monkeypatch
     thread.join(30)
     assert len(errors) == 1 and isinstance(errors[0], DivergedError), errors
     assert "loss nan" in str(errors[0])
+
+
+def test_a_waiter_gives_up_after_its_bound_and_names_whom_it_waited_for(tmp_path):
+    """A trial that waits for another's stage waits at most resources.stage_wait_hours, then says
+    which trial holds the stage and what to do, instead of holding its slot for ever."""
+    from trainables.store import StageWaitTimeout
+
+    store = StageStore(tmp_path)
+    with store.claim(KEY, holder="trial isear-ce-seed0 (generation 1) on node-a, pid 4242"):
+        started = time.monotonic()
+        with pytest.raises(StageWaitTimeout, match=r"isear-ce-seed0 \(generation 1\) on node-a, pid 4242.*"
+                                                   r"stage_wait_hours"):
+            with store.claim(KEY, poll_s=0.05, timeout_s=0.3):
+                pass
+        assert time.monotonic() - started < 5
+    with store.claim(KEY, timeout_s=0.3) as must_train:  # released: the next claimant gets it at once
+        assert must_train

@@ -50,6 +50,20 @@ class CorruptStageError(RuntimeError):
     """A stored file does not match its checksum; the stage has been set aside."""
 
 
+class StageWaitTimeout(RuntimeError):
+    """A trial waited longer than it may for a stage that another process is training."""
+
+    def __init__(self, key: str, lock_path: Path, timeout_s: float):
+        try:
+            holder = lock_path.read_text().strip() or "an unnamed process"
+        except OSError:
+            holder = "an unnamed process"
+        super().__init__(
+            f"waited {timeout_s / 3600:.2f} h for stage {key}, which {holder} is training (lock {lock_path}). "
+            "If that trial is still at work (see the Ray dashboard), raise resources.stage_wait_hours in the spec "
+            "and resume with --resume; if it is not, its process hangs: end it by its pid and resume.")
+
+
 class StageStore:
     """Finished stages under `root/<key>/`."""
 
@@ -84,22 +98,31 @@ class StageStore:
         return self.has(key)  # another writer may have stored a good copy meanwhile
 
     @contextlib.contextmanager
-    def claim(self, key: str, poll_s: float = 1.0):
+    def claim(self, key: str, poll_s: float = 1.0, timeout_s: float | None = None, holder: str = ""):
         """Hold the stage's lock: one trainer per key; others block here until it is released.
 
         The lock is an fcntl lock, released by the OS if its holder dies, so a killed trial
-        never leaves a stage locked. Yields True when the caller must train the stage, False
-        when another process finished it meanwhile.
+        never leaves a stage locked. The holder writes who it is into the lock file, so a waiter
+        that gives up after `timeout_s` can say whom it waited for. Yields True when the caller
+        must train the stage, False when another process finished it meanwhile.
         """
         lock_path = self.root / f"{key}.lock"
-        with open(lock_path, "a+") as handle:
+        lock_path.touch(exist_ok=True)
+        started = time.monotonic()
+        with open(lock_path, "r+") as handle:
             while True:
                 try:
                     fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
                     break
                 except BlockingIOError:
+                    if timeout_s is not None and time.monotonic() - started > timeout_s:
+                        raise StageWaitTimeout(key, lock_path, timeout_s) from None
                     time.sleep(poll_s)
             try:
+                handle.seek(0)
+                handle.truncate()
+                handle.write(f"{holder or 'pid ' + str(os.getpid())}, since {time.strftime('%Y-%m-%d %H:%M:%S %Z')}\n")
+                handle.flush()
                 yield not self.has(key)
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
