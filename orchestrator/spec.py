@@ -317,7 +317,7 @@ def _parse(raw: dict, source_path: str, data_root: str | None, check_data: bool)
     root = data_root or ""
     spec = SweepSpec(
         name=name, seeds=seeds, datasets=datasets, methods=methods,
-        model=_check_type(raw.get("model", PACKAGED_MINILM), str, "model"), max_length=max_length,
+        model=_model(_check_type(raw.get("model", PACKAGED_MINILM), str, "model")), max_length=max_length,
         generations=generations, data=build(DataSettings, raw.get("data"), "data"), resources=resources,
         n_bins=n_bins, data_root=root, device=_check_type(raw.get("device", "auto"), str, "device"),
         source_path=source_path, raw=raw,
@@ -325,6 +325,19 @@ def _parse(raw: dict, source_path: str, data_root: str | None, check_data: bool)
     if check_data:
         check_spec_data(spec)
     return spec
+
+
+def _model(name: str) -> str:
+    """A local model folder as an absolute path (trials run in folders of their own, on other
+    nodes); a hub name or the packaged MiniLM as given."""
+    if name.startswith("packaged:"):
+        return name
+    path = Path(name).expanduser()
+    if path.is_dir():
+        return str(path.resolve())
+    if name.startswith(("/", "./", "../", "~")):
+        _fail("model", f"{name} is not a folder; give a local model folder (one from_pretrained loads) or a hub name")
+    return name
 
 
 def check_spec_data(spec: SweepSpec) -> None:

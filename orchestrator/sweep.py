@@ -16,6 +16,7 @@ import difflib
 import json
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -92,12 +93,43 @@ def check_resume_spec(run_dir: Path, spec: SweepSpec, resume: bool) -> None:
     saved.write_text(current)
 
 
+def _data_sources(spec: SweepSpec) -> dict[str, tuple]:
+    """Every data source of the spec -> (source, data root, split seed, its fingerprint here)."""
+    from trainables.data import data_fingerprint
+
+    out = {}
+    for entry in spec.datasets:
+        for source in (entry.source, entry.ood):
+            if source is not None:
+                name = source if isinstance(source, str) else source.name
+                out[name] = (source, spec.data_root, spec.data.split_seed,
+                             data_fingerprint(source, spec.data_root, spec.data.split_seed))
+    return out
+
+
+def check_resources(spec: SweepSpec, available: dict, cluster: bool) -> None:
+    """A trial that asks for more than the Ray instance has would wait for ever: say so now."""
+    res = spec.resources
+    gpus, cpus = available.get("GPU", 0.0), available.get("CPU", 0.0)
+    if res.gpus_per_trial > gpus:
+        fix = ("add GPU nodes, or set resources.gpus_per_trial: 0 to train on CPUs" if cluster else
+               "set resources.gpus_per_trial: 0 to train on the CPU (or --num-gpus N when Ray does not see "
+               "this machine's GPUs)")
+        raise SpecError(f"resources.gpus_per_trial is {res.gpus_per_trial:g} but the Ray instance has "
+                        f"{gpus:g} GPU(s), so no trial could start; {fix}")
+    if res.cpus_per_trial > cpus:
+        raise SpecError(f"resources.cpus_per_trial is {res.cpus_per_trial:g} but the Ray instance has {cpus:g} "
+                        f"CPU(s), so no trial could start; lower it (or --num-cpus N)")
+
+
 def run_sweep(spec: SweepSpec, args: argparse.Namespace) -> int:
     import ray
     from ray import tune
 
     from orchestrator import report
+    from orchestrator.cluster import ClusterError, check_nodes
     from orchestrator.tracking import ensure_experiment, mark_unfinished, sync_runs, tracking_uri
+    from orchestrator.recorder import RunRecorder, write_state
     from orchestrator.trial import planned_run, run_trial
 
     trials = build_plan(spec)
@@ -110,17 +142,6 @@ def run_sweep(spec: SweepSpec, args: argparse.Namespace) -> int:
         # stages come from the stage store and each trial re-attaches its MLflow run
         _logger.warning("no Tune state in %s yet; starting the sweep afresh (finished stages are reused)", tune_dir)
 
-    uri = tracking_uri()
-    # a local store keeps artifacts beside it; a tracking server decides where its artifacts go
-    local = uri.startswith(("sqlite:", "file:")) or "://" not in uri
-    experiment_id = ensure_experiment(uri, spec.name, artifact_root=Path.cwd() / "mlartifacts" if local else None)
-    mlflow_runs = sync_runs(uri, experiment_id, [planned_run(t, spec.name) for t in trials])
-    res = spec.resources
-    sweep = {"store_root": str(run_dir / "stages"), "reuse": not args.no_reuse, "tracking_uri": uri,
-             "experiment_id": experiment_id, "spec_name": spec.name, "mlflow_runs": mlflow_runs,
-             "task_cpus": res.cpus_per_trial - TASK_HEAD_CPU, "task_gpus": res.gpus_per_trial,
-             "stage_wait_s": res.stage_wait_hours * 3600}
-
     init = dict(include_dashboard=not args.no_dashboard, dashboard_host=args.dashboard_host,
                 dashboard_port=args.dashboard_port, logging_level=logging.WARNING)
     if args.address:
@@ -129,9 +150,37 @@ def run_sweep(spec: SweepSpec, args: argparse.Namespace) -> int:
         # "local": a new instance of our own, never a cluster some earlier `ray start` left behind
         init.update(address="local", num_cpus=args.num_cpus, num_gpus=args.num_gpus)
     context = ray.init(**init)
+    # before any MLflow run or trial: a setup that cannot work is refused, saying what to do
+    try:
+        check_resources(spec, ray.cluster_resources(), bool(args.address))
+        if args.address:  # every node sees the run folder, the same data, model and version
+            nodes = check_nodes(run_dir, _data_sources(spec), spec.model)
+            print(f"cluster check: {nodes} node(s) see the run folder, the same data, model and emocal version",
+                  flush=True)
+    except (ClusterError, SpecError) as exc:
+        ray.shutdown()
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     if context.dashboard_url:  # with token authentication on, also where the token is (and made private)
         print(access_hint(context.dashboard_url), flush=True)
     try:
+        uri = tracking_uri()
+        # a local store keeps artifacts beside it; a tracking server decides where its artifacts go
+        local = uri.startswith(("sqlite:", "file:")) or "://" not in uri
+        experiment_id = ensure_experiment(uri, spec.name, artifact_root=Path.cwd() / "mlartifacts" if local else None)
+        mlflow_runs = sync_runs(uri, experiment_id, [planned_run(t, spec.name) for t in trials])
+        res = spec.resources
+        store_root = run_dir / "stages"
+        run_dir.mkdir(parents=True, exist_ok=True)
+        # the driver is MLflow's only writer (orchestrator/recorder.py): trials report stage keys
+        recorder_state = write_state(
+            run_dir / "mlflow_runs.json", uri, mlflow_runs, {t.key: t.fingerprint for t in trials},
+            {t.key: [(s.generation, s.key()) for s in t.stages] for t in trials},
+            {t.key: str(store_root if not args.no_reuse else store_root / t.key) for t in trials})
+        sweep = {"store_root": str(store_root), "reuse": not args.no_reuse,
+                 "task_cpus": res.cpus_per_trial - TASK_HEAD_CPU, "task_gpus": res.gpus_per_trial,
+                 "stage_wait_s": res.stage_wait_hours * 3600}
+
         bundle = {"CPU": res.cpus_per_trial - TASK_HEAD_CPU}
         if res.gpus_per_trial:
             bundle["GPU"] = res.gpus_per_trial
@@ -156,13 +205,21 @@ def run_sweep(spec: SweepSpec, args: argparse.Namespace) -> int:
                     name="trials", storage_path=str(tune_dir),
                     failure_config=tune.FailureConfig(max_failures=res.max_failures),
                     checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+                    callbacks=[RunRecorder(recorder_state)],
                     verbose=1,
                 ),
             )
-        results = tuner.fit()
+        # SIGTERM (a scheduler's stop, `kill`, docker stop) ends the sweep as Ctrl-C does:
+        # Tune stops the trials, their runs are marked KILLED and --resume continues
+        previous = signal.signal(signal.SIGTERM, lambda *_: os.kill(os.getpid(), signal.SIGINT))
+        try:
+            results = tuner.fit()
+        finally:
+            signal.signal(signal.SIGTERM, previous)
     finally:
         ray.shutdown()
 
+    RunRecorder(recorder_state).catch_up_all()  # whatever the store holds and MLflow lacks
     errors = [r for r in results if r.error is not None]
     # Interrupted (Ctrl-C): Tune marks stopped trials TERMINATED, so the trials' own runs decide:
     # a trial that got to its end finished its run (FINISHED or FAILED); the rest are KILLED.

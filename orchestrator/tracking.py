@@ -3,7 +3,7 @@
 Tune's MLflow helpers open a new run on every retry and restore (PRIOR_WORK.md 3: ray #48664,
 `MLflowLoggerCallback._trial_runs` reset on restore). So the driver makes or finds each
 trial's run before Tune starts (`sync_runs`), by the tag `emocal.trial` (seed, dataset,
-method) and the plan's fingerprint, and the trial logs to it through an `MlflowClient`: the
+method) and the plan's fingerprint, and the driver logs to it (orchestrator/recorder.py): the
 same run survives a worker restart, a driver kill and `--resume`, while a changed plan (a
 setting, the code's stage format, the package version) gets a new run and the old one is
 tagged superseded, so no number of an older plan is ever continued or reported. A
@@ -177,7 +177,10 @@ class TrialRun:
         found = self.client.get_run(run_id).data.tags.get(PLAN_TAG)
         if found != fingerprint:  # the driver decided this run; a mismatch is a bug, not a choice
             raise RuntimeError(f"MLflow run {run_id} has plan fingerprint {found}, the trial {fingerprint}")
+
+    def start(self) -> None:
         self.client.update_run(self.run_id, status="RUNNING")
+
     def logged_generations(self) -> set[int]:
         return {m.step for m in self.client.get_metric_history(self.run_id, PROBE_METRIC)}
 

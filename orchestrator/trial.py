@@ -5,8 +5,8 @@ The trainable only drives: for each stage it either finds it finished in the sta
 lands in the trial's placement group. A generation task returns (weights, result); the
 weights' ObjectRef goes straight into the next generation's task, so weights travel through
 the object store as CPU numpy arrays, never a temp file or the driver (PRIOR_WORK.md 3).
-After each generation the trial logs to its one MLflow run and gives Tune a report and a
-checkpoint, so a restarted trial resumes at its last finished generation.
+After each generation the trial gives Tune a report and a checkpoint, so a restarted trial resumes at its last finished generation. Trials never touch
+MLflow: each report names its stage, and the driver logs it (orchestrator/recorder.py).
 """
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from ray import tune
 
 from orchestrator.placement import StageTask, task_device
 from orchestrator.plan import TrialPlan
-from orchestrator.tracking import PlannedRun, TrialRun
+from orchestrator.tracking import PlannedRun
 from trainables.stage import StageSpec
 from trainables.store import StageStore
 from trainables.train import DivergedError
@@ -37,7 +37,9 @@ DATA_MAP_ARRAYS = ("gold_probs", "correct", "last_logits")
 # Fault injection for the resume tests: "<trial key>:<generation>" makes that trial's process
 # SIGKILL itself once while that generation's task runs, as a dying worker would.
 FAULT_ENV = "EMOCAL_FAULT_KILL_TRIAL"
-REPORTED = ("val_macro_f1", "test_macro_f1", "test_weighted_f1", "test_ece", "test_ece_ts", "temperature", "ood_ece")
+# Tune's progress table shows the first few metrics of a report: generation, trained or shared,
+# then these in this order
+REPORTED = ("val_macro_f1", "test_ece", "test_macro_f1", "test_weighted_f1", "test_ece_ts", "temperature", "ood_ece")
 
 
 def _run_stage(spec_dict: dict, parent_weights, parent_result, data_map, store_root: str, threads: int):
@@ -141,42 +143,32 @@ def run_trial(config: dict, plans: dict[str, dict], sweep: dict) -> None:
     """The Tune function trainable: config {"trial": key}; plans and sweep settings via with_parameters."""
     plan = TrialPlan.from_dict(plans[config["trial"]])
     store = StageStore(sweep["store_root"] if sweep["reuse"] else Path(sweep["store_root"]) / plan.key)
-    run = TrialRun(sweep["tracking_uri"], sweep["mlflow_runs"][plan.key], plan.fingerprint)
     start = 0
     checkpoint = tune.get_checkpoint()
     if checkpoint is not None:
         with checkpoint.as_directory() as d:
             start = json.loads((Path(d) / "state.json").read_text())["generation"]
         _logger.info("trial %s resumes after generation %d", plan.key, start)
-    logged = run.logged_generations()
     chain = _Chain(store, sweep["task_cpus"], sweep["task_gpus"], plan.key, sweep.get("stage_wait_s"))
     map_key = plan.data_map.key() if plan.data_map else (plan.stages[0].key() if plan.stages[0].records_data_map else None)
-    try:
-        if plan.data_map is not None:
-            chain.ensure(plan.data_map, None)
-        for spec in plan.stages:
-            result = chain.ensure(spec, map_key)
-            if spec.parent:
-                chain.release(spec.parent)
-            g = spec.generation
-            if g not in logged:
-                run.log_generation(g, result["metrics"], store.artifacts(spec.key()))
-            if g <= start:
-                continue  # Tune already has this generation's report
-            metrics = {k: result["metrics"][k] for k in REPORTED if k in result["metrics"]}
-            with tempfile.TemporaryDirectory() as tmp:
-                (Path(tmp) / "state.json").write_text(json.dumps({"generation": g, "mlflow_run_id": run.run_id,
-                                                                  "stage": spec.key()}))
-                placement = chain.task_placement.get(spec.key(), {})
-                nodes = {"task_node": chain.task_node.get(spec.key(), ""),
-                         "weights_node": chain.weights_node.get(spec.parent, "") if spec.parent else "",
-                         "task_gpu_ids": placement.get("gpu_ids", ""), "task_device": placement.get("device", "")}
-                tune.report({"generation": g, "stage_trained": int(spec.key() in chain.trained), **metrics, **nodes},
-                            checkpoint=tune.Checkpoint.from_directory(tmp))
-    except Exception:
-        run.finish("FAILED")
-        raise
-    run.finish("FINISHED")
+    if plan.data_map is not None:
+        chain.ensure(plan.data_map, None)
+    for spec in plan.stages:
+        result = chain.ensure(spec, map_key)
+        if spec.parent:
+            chain.release(spec.parent)
+        g = spec.generation
+        if g <= start:
+            continue  # Tune already has this generation's report
+        metrics = {k: result["metrics"][k] for k in REPORTED if k in result["metrics"]}
+        with tempfile.TemporaryDirectory() as tmp:
+            (Path(tmp) / "state.json").write_text(json.dumps({"generation": g, "stage": spec.key()}))
+            placement = chain.task_placement.get(spec.key(), {})
+            nodes = {"task_node": chain.task_node.get(spec.key(), ""),
+                     "weights_node": chain.weights_node.get(spec.parent, "") if spec.parent else "",
+                     "task_gpu_ids": placement.get("gpu_ids", ""), "task_device": placement.get("device", "")}
+            tune.report({"generation": g, "stage_trained": int(spec.key() in chain.trained), **metrics,
+                         "stage": spec.key(), **nodes}, checkpoint=tune.Checkpoint.from_directory(tmp))
 
 
 def planned_run(plan: TrialPlan, spec_name: str) -> PlannedRun:

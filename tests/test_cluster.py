@@ -92,6 +92,7 @@ def test_sweep_on_a_two_node_cluster(tmp_path, tiny_model, data_root, two_nodes,
                           "--output", str(tmp_path / "runs"), "--address", two_nodes],
                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=400)
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-4000:]
+    assert "cluster check: 2 node(s) see the run folder" in out.stdout
 
     reports = []
     for result in (tmp_path / "runs" / "cluster" / "tune" / "trials").glob("*/result.json"):

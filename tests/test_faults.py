@@ -85,9 +85,11 @@ def test_a_diverging_trial_fails_clearly_and_the_others_finish(tmp_path, tiny_mo
 
 
 @pytest.mark.slow
-def test_ctrl_c_says_interrupted_and_leaves_no_run_running(tmp_path, tiny_model, data_root):
-    """Ctrl-C (SIGINT to the driver) mid-sweep: exit 130 with the --resume command, and no MLflow
-    run left RUNNING or SCHEDULED (they are KILLED), so nobody mistakes a stopped sweep for a live one."""
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_ctrl_c_says_interrupted_and_leaves_no_run_running(tmp_path, tiny_model, data_root, stop):
+    """Ctrl-C (SIGINT to the driver) or SIGTERM (kill, a batch scheduler) mid-sweep: exit 130 with
+    the --resume command, and no MLflow run left RUNNING or SCHEDULED (they are KILLED), so nobody
+    mistakes a stopped sweep for a live one."""
     spec = {**tiny_spec(tiny_model, "interrupted"), "methods": ["ce", "csd"], "seeds": [0, 1], "generations": 3}
     path = tmp_path / "interrupted.yaml"
     path.write_text(yaml.safe_dump(spec))
@@ -102,7 +104,7 @@ def test_ctrl_c_says_interrupted_and_leaves_no_run_running(tmp_path, tiny_model,
         while time.time() < deadline and (not log.exists() or len(log.read_text().split()) < 2):
             time.sleep(0.5)
         assert log.exists(), "the sweep trained nothing before the deadline"
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(stop)
         _, stderr = proc.communicate(timeout=180)
     finally:
         if proc.poll() is None:

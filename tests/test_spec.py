@@ -126,6 +126,16 @@ def test_launch_order_puts_each_stage_creator_before_its_readers(data_root):
     assert sorted(t.key for t in trials) == sorted(t.key for t in build_plan(spec))
 
 
+def test_a_local_model_folder_is_made_absolute_on_the_driver(data_root, tmp_path, monkeypatch):
+    """Trials run in their own folders, on other nodes: a relative model path must not depend on that."""
+    (tmp_path / "models" / "mine").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path)
+    assert _parse(data_root, model="models/mine").model == str(tmp_path / "models" / "mine")
+    assert _parse(data_root, model="FacebookAI/roberta-base").model == "FacebookAI/roberta-base"  # a hub name
+    with pytest.raises(SpecError, match=r"model: \./models/missing is not a folder"):
+        _parse(data_root, model="./models/missing")
+
+
 def test_dry_run_json(data_root):
     out = subprocess.run([sys.executable, "-m", "orchestrator.sweep", "specs/full_paper.yaml", "--dry-run",
                           "--format", "json", "--data-root", str(data_root)],

@@ -6,9 +6,13 @@ resume that re-trains nothing and duplicates nothing.
 """
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -31,7 +35,8 @@ def tiny_spec(model: str, name: str = "e2e") -> dict:
 
 
 def run_sweep(workdir: Path, spec_path: Path, data_root: Path, *extra: str, timeout: int = 400):
-    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{workdir / 'mlflow.db'}", "RAY_DEDUP_LOGS": "0"}
+    # relative, as in a newcomer's shell: it means the driver's folder, never a trial's own
+    env = {**os.environ, "MLFLOW_TRACKING_URI": "sqlite:///mlflow.db", "RAY_DEDUP_LOGS": "0"}
     return subprocess.run([sys.executable, "-m", "orchestrator.sweep", str(spec_path), "--data-root", str(data_root),
                            "--output", str(workdir / "runs"), "--num-cpus", "2", "--no-dashboard", *extra],
                           cwd=workdir, env=env, capture_output=True, text=True, timeout=timeout)
@@ -49,10 +54,26 @@ def mlflow_runs(workdir: Path, name: str):
 def sweep(tmp_path_factory, tiny_model, data_root):
     workdir = tmp_path_factory.mktemp("sweep")
     spec_path = workdir / "e2e.yaml"
-    spec_path.write_text(yaml.safe_dump(tiny_spec(tiny_model)))
-    out = run_sweep(workdir, spec_path, data_root)
+    # each trial on a quarter of one GPU that Ray advertises and this machine lacks: the GPU path
+    # (placement, one-shot workers, what each task saw) runs, and training falls back to the CPU
+    spec_path.write_text(yaml.safe_dump({**tiny_spec(tiny_model), "resources": {"cpus_per_trial": 1, "gpus_per_trial": 0.25}}))
+    out = run_sweep(workdir, spec_path, data_root, "--num-gpus", "1")
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-5000:]
     return workdir, spec_path, out
+
+
+def tune_reports(workdir: Path, name: str) -> list[dict]:
+    reports = []
+    for result in (workdir / "runs" / name / "tune" / "trials").glob("*/result.json"):
+        reports += [json.loads(line) for line in result.read_text().splitlines() if line.strip()]
+    return reports
+
+
+@pytest.mark.slow
+def test_each_trained_stage_reports_the_gpu_ray_gave_it(sweep):
+    workdir, _, _ = sweep
+    trained = [r for r in tune_reports(workdir, "e2e") if r["stage_trained"]]
+    assert trained and all(r["task_gpu_ids"] == "0" and r["task_device"] == "cpu" for r in trained), trained
 
 
 @pytest.mark.slow
@@ -94,7 +115,7 @@ def test_resume_retrains_nothing_and_keeps_one_run_per_trial(sweep, data_root):
     workdir, spec_path, _ = sweep
     log = workdir / "runs" / "e2e" / "stages" / "trained.log"
     before = log.read_text()
-    out = run_sweep(workdir, spec_path, data_root, "--resume")
+    out = run_sweep(workdir, spec_path, data_root, "--resume", "--num-gpus", "1")
     assert out.returncode == 0, out.stderr[-5000:]
     assert log.read_text() == before
     client, runs = mlflow_runs(workdir, "e2e")
@@ -111,7 +132,7 @@ def test_changed_spec_is_refused_on_resume(sweep, data_root):
     spec = yaml.safe_load(spec_path.read_text())
     spec["train"]["lr"] = 5e-4
     changed.write_text(yaml.safe_dump(spec))
-    out = run_sweep(workdir, changed, data_root, "--resume")
+    out = run_sweep(workdir, changed, data_root, "--resume", "--num-gpus", "1")
     assert out.returncode == 2
     assert "changed since the run" in out.stderr and "lr: 0.0005" in out.stderr
 
@@ -135,6 +156,66 @@ def test_figures_of_the_reported_generations(sweep, tmp_path, monkeypatch):
     assert all(series["x"] == [0.0, 1.0, 3.0] for series in ood.values())
     assert (tmp_path / "ood_percent_isear.png").stat().st_size > 10_000
 
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _chromium(*args: str) -> str:
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             "--window-size=1600,1000", "--virtual-time-budget=30000"]
+    with tempfile.TemporaryDirectory() as profile:
+        return subprocess.run([chromium, *flags, f"--user-data-dir={profile}", *args], capture_output=True,
+                              text=True, timeout=120).stdout
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (shutil.which("chromium") or shutil.which("chromium-browser")),
+                    reason="needs Debian's chromium (.ci/run installs it: apt-get install chromium)")
+def test_the_printed_mlflow_link_shows_the_trials_in_a_real_browser(sweep):
+    """What a newcomer sees: the link the sweep prints opens the runs view with the trials, in
+    headless Chromium against `mlflow server` on the sweep's own store. With EMOCAL_SCREENSHOTS=DIR
+    it also saves the README's screenshots there."""
+    import re
+    import signal
+    import urllib.request
+
+    workdir, _, out = sweep
+    table = re.search(r"runs:\s+http://127\.0\.0\.1:5000/(\S+)", out.stdout)
+    charts = re.search(r"charts:\s+http://127\.0\.0\.1:5000/(\S+)", out.stdout)
+    assert table and charts, out.stdout[-2000:]
+    port = _free_port()
+    server = subprocess.Popen([sys.executable, "-m", "mlflow", "server", "--backend-store-uri",
+                               f"sqlite:///{workdir / 'mlflow.db'}", "--host", "127.0.0.1", "--port", str(port),
+                               "--workers", "1"], cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              start_new_session=True)
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            try:
+                if urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2).status == 200:
+                    break
+            except OSError:
+                time.sleep(1)
+        base = f"http://127.0.0.1:{port}/"
+        dom = _chromium("--dump-dom", base + table.group(1))
+        for method in METHODS:
+            assert f"isear-{method}-seed0" in dom, dom[-3000:]
+        assert re.search(r">\s*3\s*</strong>\s*matching runs", dom), "the view should list the 3 current runs"
+        shots = os.environ.get("EMOCAL_SCREENSHOTS")
+        if shots:
+            _chromium(f"--screenshot={Path(shots, 'mlflow_runs.png')}", base + table.group(1))
+            _chromium(f"--screenshot={Path(shots, 'mlflow_charts.png')}", base + charts.group(1))
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+
+
 @pytest.mark.slow
 def test_a_changed_setting_gives_new_numbers_and_counts_nothing_old(sweep, data_root):
     """Same spec name, a changed training setting and one method fewer, no --resume: new runs with
@@ -149,7 +230,7 @@ def test_a_changed_setting_gives_new_numbers_and_counts_nothing_old(sweep, data_
     changed = workdir / "again" / "e2e.yaml"
     changed.parent.mkdir()
     changed.write_text(yaml.safe_dump(spec))
-    out = run_sweep(workdir, changed, data_root)
+    out = run_sweep(workdir, changed, data_root, "--num-gpus", "1")
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-5000:]
 
     _, after = mlflow_runs(workdir, "e2e")
@@ -169,3 +250,15 @@ def test_a_changed_setting_gives_new_numbers_and_counts_nothing_old(sweep, data_
     ce_new, ce_old = new["ce"].data.metrics["test_ece"], old["ce"].data.metrics["test_ece"]
     assert ce_new != ce_old  # the lr changed the CE teacher
     assert float(rows["ce"]["id_ece"]) == pytest.approx(ce_new)
+
+
+@pytest.mark.slow
+def test_a_spec_asking_for_gpus_ray_lacks_is_refused_before_anything_starts(tmp_path, tiny_model, data_root):
+    """Otherwise every trial waits for ever for a GPU that is not there."""
+    spec_path = tmp_path / "gpu.yaml"
+    spec_path.write_text(yaml.safe_dump({**tiny_spec(tiny_model, "gpu"), "resources": {"gpus_per_trial": 0.5}}))
+    out = run_sweep(tmp_path, spec_path, data_root, timeout=120)
+    assert out.returncode == 2, out.stdout[-2000:] + out.stderr[-3000:]
+    assert "resources.gpus_per_trial is 0.5 but the Ray instance has 0 GPU(s)" in out.stderr
+    assert "gpus_per_trial: 0" in out.stderr
+    assert not (tmp_path / "mlflow.db").exists() and not (tmp_path / "runs" / "gpu" / "stages").exists()

@@ -6,9 +6,13 @@ from mlflow import MlflowClient
 root = Path.cwd()  # the repository root, where the run ran
 d = root / "docs/replication"
 log = (root / "runs/replication_cpu.log").read_text(errors="replace")
-wall = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (\S+)", log)
-wall = wall.group(1) + " (h:mm:ss)" if wall else "UNFINISHED"
+# one `/usr/bin/time -v` block per start of the sweep (the restart, then each --resume)
+walls = re.findall(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (\S+)", log)
+wall = " + ".join(walls) + " (h:mm:ss)" if walls else "UNFINISHED"
 started = (root / "runs/replication_cpu.started").read_text().strip()
+resumed = root / "runs/replication_cpu.resumed"
+if resumed.exists():
+    started += f", resumed {resumed.read_text().strip()} (`--resume`, next session)"
 stages = len((root / "runs/replication_cpu/stages/trained.log").read_text().split())
 import os
 client = MlflowClient(os.environ.get("MLFLOW_TRACKING_URI", f"sqlite:///{root}/mlflow.db"))

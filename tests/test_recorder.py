@@ -1,0 +1,93 @@
+"""The driver as MLflow's only writer (orchestrator/recorder.py): what it logs from the stage
+store, when it calls a run finished, and that MLflow trouble never stops a sweep."""
+from __future__ import annotations
+
+import logging
+import pickle
+from types import SimpleNamespace
+
+import pytest
+from mlflow import MlflowClient
+
+from orchestrator.recorder import RunRecorder, write_state
+from orchestrator.tracking import PlannedRun, ensure_experiment, sync_runs
+from trainables.store import StageStore
+
+TRIAL = "isear-csd-seed0"
+STAGES = [(1, "g1-aaaaaaaaaaaaaaaaaaaa"), (2, "g2-bbbbbbbbbbbbbbbbbbbb"), (3, "g3-cccccccccccccccccccc")]
+
+
+@pytest.fixture
+def setup(tmp_path):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    experiment = ensure_experiment(uri, "rec", artifact_root=tmp_path / "artifacts")
+    runs = sync_runs(uri, experiment, [PlannedRun(TRIAL, "fp", {}, {"seed": 0})])
+    store = StageStore(tmp_path / "stages")
+    state = write_state(tmp_path / "mlflow_runs.json", uri, runs, {TRIAL: "fp"}, {TRIAL: STAGES},
+                        {TRIAL: str(store.root)})
+    return SimpleNamespace(uri=uri, run_id=runs[TRIAL], store=store, state=state, client=MlflowClient(uri))
+
+
+def finish_stage(store: StageStore, generation: int) -> None:
+    key = dict(STAGES)[generation]
+    store.save(key, {"metrics": {"test_macro_f1": 70.0 + generation, "test_ece": 5.0 - generation}}, None, {})
+
+
+def trial():
+    return SimpleNamespace(config={"trial": TRIAL})
+
+
+def test_logs_each_finished_generation_once_and_in_order(setup):
+    recorder = RunRecorder(setup.state)
+    finish_stage(setup.store, 1)
+    finish_stage(setup.store, 3)  # generation 3 cannot be logged before generation 2
+    recorder.on_trial_result(0, [], trial(), {})
+    history = setup.client.get_metric_history(setup.run_id, "test_macro_f1")
+    assert [(m.step, m.value) for m in history] == [(1, 71.0)]
+    finish_stage(setup.store, 2)
+    for _ in range(3):  # a retried or restored trial reports again: nothing is logged twice
+        RunRecorder(setup.state).on_trial_result(0, [], trial(), {})
+    history = setup.client.get_metric_history(setup.run_id, "test_macro_f1")
+    assert sorted((m.step, m.value) for m in history) == [(1, 71.0), (2, 72.0), (3, 73.0)]
+
+
+def test_a_trial_stopped_before_its_last_generation_is_not_finished(setup):
+    """Tune calls on_trial_complete for trials that Ctrl-C stopped: FINISHED needs every generation."""
+    recorder = RunRecorder(setup.state)
+    recorder.on_trial_start(0, [], trial())
+    finish_stage(setup.store, 1)
+    recorder.on_trial_complete(0, [], trial())
+    assert setup.client.get_run(setup.run_id).info.status == "RUNNING"  # the sweep marks it KILLED
+    finish_stage(setup.store, 2)
+    finish_stage(setup.store, 3)
+    recorder.on_trial_complete(0, [], trial())
+    assert setup.client.get_run(setup.run_id).info.status == "FINISHED"
+    # and the trial's F1 / ECE over its generations as one picture, for the MLflow UI
+    names = {a.path for a in setup.client.list_artifacts(setup.run_id)}
+    assert {"summary.png", "summary.json"} <= names
+
+
+def test_a_failed_trial_keeps_what_it_finished(setup):
+    finish_stage(setup.store, 1)
+    RunRecorder(setup.state).on_trial_error(0, [], trial())
+    run = setup.client.get_run(setup.run_id)
+    assert run.info.status == "FAILED" and run.data.metrics["test_macro_f1"] == 71.0
+
+
+def test_mlflow_trouble_is_a_warning_not_a_stopped_sweep(setup, tmp_path, caplog):
+    broken = write_state(tmp_path / "broken.json", "sqlite:///" + str(tmp_path / "no" / "such" / "dir" / "m.db"),
+                         {TRIAL: setup.run_id}, {TRIAL: "fp"}, {TRIAL: STAGES}, {TRIAL: str(setup.store.root)})
+    finish_stage(setup.store, 1)
+    with caplog.at_level(logging.WARNING):
+        RunRecorder(broken).on_trial_result(0, [], trial(), {})
+        RunRecorder(broken).catch_up_all()
+    assert "MLflow: could not" in caplog.text and TRIAL in caplog.text
+
+
+def test_tune_pickles_only_the_state_path(setup):
+    """Tune stores callbacks with the experiment; a resumed sweep rewrites the state file, so the
+    restored callback must read the new one, not carry old run ids."""
+    recorder = RunRecorder(setup.state)
+    recorder.on_trial_start(0, [], trial())
+    restored = pickle.loads(pickle.dumps(recorder))
+    assert vars(restored) == vars(RunRecorder(setup.state))
