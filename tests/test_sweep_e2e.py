@@ -164,11 +164,11 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _chromium(*args: str) -> str:
+def _chromium(*args: str, budget_ms: int = 30000) -> str:
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
              "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             "--window-size=1600,1000", "--virtual-time-budget=30000"]
+             "--window-size=1600,1000", f"--virtual-time-budget={budget_ms}"]
     with tempfile.TemporaryDirectory() as profile:
         return subprocess.run([chromium, *flags, f"--user-data-dir={profile}", *args], capture_output=True,
                               text=True, timeout=120).stdout
@@ -210,7 +210,8 @@ def test_the_printed_mlflow_link_shows_the_trials_in_a_real_browser(sweep):
         shots = os.environ.get("EMOCAL_SCREENSHOTS")
         if shots:
             _chromium(f"--screenshot={Path(shots, 'mlflow_runs.png')}", base + table.group(1))
-            _chromium(f"--screenshot={Path(shots, 'mlflow_charts.png')}", base + charts.group(1))
+            # the charts draw slowly on a busy CPU: a longer budget, or the picture shows spinners
+            _chromium(f"--screenshot={Path(shots, 'mlflow_charts.png')}", base + charts.group(1), budget_ms=90000)
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
