@@ -128,7 +128,7 @@ def run_sweep(spec: SweepSpec, args: argparse.Namespace) -> int:
 
     from orchestrator import report
     from orchestrator.cluster import ClusterError, check_nodes
-    from orchestrator.tracking import ensure_experiment, mark_unfinished, sync_runs, tracking_uri
+    from orchestrator.tracking import describe_experiment, ensure_experiment, mark_unfinished, sync_runs, tracking_uri
     from orchestrator.recorder import RunRecorder, write_state
     from orchestrator.trial import planned_run, run_trial
 
@@ -225,6 +225,10 @@ def run_sweep(spec: SweepSpec, args: argparse.Namespace) -> int:
     # a trial that got to its end finished its run (FINISHED or FAILED); the rest are KILLED.
     unfinished = mark_unfinished(uri, mlflow_runs.values())
     tables = report.build_report(uri, spec.name, out_dir=run_dir)
+    try:
+        describe_experiment(uri, experiment_id, tables)
+    except Exception as exc:  # noqa: BLE001 - the report is printed and written anyway
+        _logger.warning("MLflow: could not put the report in the experiment's description: %s", exc)
     print(tables)
     print(f"\nReport written to {run_dir / 'report.md'} and {run_dir / 'report.csv'}")
     print(report.mlflow_ui_hint(uri, experiment_id))

@@ -42,14 +42,15 @@ FAULT_ENV = "EMOCAL_FAULT_KILL_TRIAL"
 REPORTED = ("val_macro_f1", "test_ece", "test_macro_f1", "test_weighted_f1", "test_ece_ts", "temperature", "ood_ece")
 
 
-def _run_stage(spec_dict: dict, parent_weights, parent_result, data_map, store_root: str, threads: int):
+def _run_stage(spec_dict: dict, parent_weights, parent_result, data_map, store_root: str, threads: int,
+               label: str = ""):
     """A generation as a Ray task; returns (weights, result) as two objects."""
     import torch
 
     from trainables.stage import run_stage
 
     torch.set_num_threads(max(1, threads))
-    logging.basicConfig(level=logging.WARNING)
+    _label_logs(label)
     logging.getLogger("trainables.stage").setLevel(logging.INFO)
     device, seen = task_device(spec_dict.get("device", "auto"))
     spec = StageSpec.from_dict({**spec_dict, "device": device})  # the device is not part of a stage's key
@@ -58,6 +59,17 @@ def _run_stage(spec_dict: dict, parent_weights, parent_result, data_map, store_r
 
 
 run_stage_task = StageTask(_run_stage, num_returns=2)
+
+
+def _label_logs(label: str) -> None:
+    """Every log line of this task says which trial and generation it belongs to (a CPU worker
+    runs many tasks, so the format is set per task, not once)."""
+    root = logging.getLogger()
+    if not root.handlers:
+        logging.basicConfig(level=logging.WARNING)
+    for handler in root.handlers:
+        handler.setFormatter(logging.Formatter(f"[{label}] %(levelname)s %(message)s" if label else
+                                               "%(levelname)s %(name)s: %(message)s"))
 
 
 class _Chain:
@@ -103,7 +115,7 @@ class _Chain:
             data_map = self.data_map_ref(data_map_key) if data_map_key not in (None, key) else None
             task = run_stage_task.options(self.cpus, self.gpus)
             w_ref, r_ref = task.remote(_spec_dict(spec), parent_w, parent_r, data_map, str(self.store.root),
-                                       max(1, round(self.cpus)))
+                                       max(1, round(self.cpus)), f"{self.trial_key} g{spec.generation}")
             self._maybe_fault(spec.generation)
             try:
                 result = ray.get(r_ref)

@@ -108,6 +108,12 @@ def test_report_is_printed_and_written(sweep):
     for method in METHODS:
         assert f"| {method} |" in report
     assert (workdir / "runs" / "e2e" / "report.csv").read_text().count("\n") == len(METHODS) + 1
+    # the MLflow UI shows the same tables as the experiment's description
+    client, _ = mlflow_runs(workdir, "e2e")
+    note = client.get_experiment_by_name("e2e").tags["mlflow.note.content"]
+    assert "ID test (Table 1 layout)" in note and all(f"| {m} |" in note for m in METHODS)
+    # each task's log lines say which trial and generation they belong to
+    assert "[isear-csd-seed0 g2] INFO stage" in out.stdout + out.stderr
 
 
 @pytest.mark.slow
