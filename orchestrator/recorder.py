@@ -81,9 +81,14 @@ class RunRecorder(tune.Callback):
         return True
 
     def catch_up_all(self) -> None:
+        """After the sweep: log what each trial finished; a trial with every generation in is FINISHED
+        (also when Tune's callbacks did not run, e.g. an experiment restored from before this
+        recorder existed); the sweep marks the rest KILLED."""
         for key in self._load()["trials"]:
             try:
-                self.catch_up(key)
+                run = self._run(key)
+                if self.catch_up(key) and run.client.get_run(run.run_id).info.status in ("RUNNING", "SCHEDULED"):
+                    self._finish(key, "FINISHED")
             except Exception as exc:  # noqa: BLE001 - MLflow trouble must not hide the sweep's outcome
                 _logger.warning("MLflow: could not log the finished generations of %s: %s", key, exc)
 

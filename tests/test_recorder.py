@@ -91,3 +91,16 @@ def test_tune_pickles_only_the_state_path(setup):
     recorder.on_trial_start(0, [], trial())
     restored = pickle.loads(pickle.dumps(recorder))
     assert vars(restored) == vars(RunRecorder(setup.state))
+
+
+def test_after_the_sweep_a_complete_trial_is_finished_and_an_incomplete_one_is_not(setup):
+    """catch_up_all needs no callback history: a restored experiment made before the recorder
+    existed has none, and its finished trials must not end up KILLED."""
+    finish_stage(setup.store, 1)
+    RunRecorder(setup.state).catch_up_all()
+    assert setup.client.get_run(setup.run_id).info.status == "SCHEDULED"  # the sweep marks it KILLED
+    finish_stage(setup.store, 2)
+    finish_stage(setup.store, 3)
+    RunRecorder(setup.state).catch_up_all()
+    run = setup.client.get_run(setup.run_id)
+    assert run.info.status == "FINISHED" and run.data.metrics["test_macro_f1"] == 73.0
