@@ -209,3 +209,20 @@ def test_the_readme_variant_trains(tiny_model, data_root, tmp_path, train_calls)
     assert all(out["mix"] > 0 for out in call["outs"])
     changed = {k for k, v in call["start"].items() if not np.array_equal(weights[k], v.numpy())}
     assert "out_proj.weight" in changed and any(k.startswith("encoder.") for k in changed)
+
+
+def test_a_stage_records_where_its_time_went(tiny_model, data_root, tmp_path, capsys):
+    """bench/stage_split.py reads these: setup against training, evaluation and OOD work."""
+    import json
+
+    from bench import stage_split
+
+    spec = parse_spec(tiny_raw(tiny_model, ["ce"]), data_root=str(data_root))
+    stage = build_plan(spec)[0].stages[0]
+    store = StageStore(tmp_path / "stages")
+    _, result = run_stage(stage, None, None, None, store)
+    assert set(result["seconds"]) == {"setup", "train", "evaluate", "ood"}
+    assert result["seconds"]["train"] > 0 and min(result["seconds"].values()) >= 0
+    assert json.loads((store.path(stage.key()) / "result.json").read_text())["seconds"] == result["seconds"]
+    assert stage_split.main([str(tmp_path)]) == 0
+    assert f"| {stage.key()} | 1 |" in capsys.readouterr().out

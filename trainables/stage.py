@@ -18,6 +18,7 @@ import hashlib
 import json
 import logging
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -236,6 +237,7 @@ def run_stage(spec: StageSpec, parent_weights: dict | None, parent_result: dict 
         data_map: arrays of the data-map stage (gold_probs, correct, last_logits), when the
             teacher recipe or OOD fine-tuning needs one.
     """
+    clock = [time.perf_counter()]  # setup | training | evaluation | OOD work, in result["seconds"]
     device = pick_device(spec.device)
     data = prepare_data(spec.data)
     labels = data.id_data.labels
@@ -255,8 +257,10 @@ def run_stage(spec: StageSpec, parent_weights: dict | None, parent_result: dict 
         task = DistillTask(teacher_logits, temperature_used, spec.distill.scale_student, spec.distill.annealing)
         rows = None
 
+    clock.append(time.perf_counter())
     fit = train(model, task, data.train, data.validation, spec.train, seed=spec.seed * 1000 + spec.generation,
                 rows=rows, record_dynamics=spec.records_data_map)
+    clock.append(time.perf_counter())
     val_logits = predict_logits(model, data.validation, spec.train.eval_batch_size)
     test_logits = predict_logits(model, data.test, spec.train.eval_batch_size)
     temperature, temps, eces = calibration.fit_temperature(val_logits, data.validation.labels,
@@ -274,6 +278,7 @@ def run_stage(spec: StageSpec, parent_weights: dict | None, parent_result: dict 
         arrays.update(gold_probs=fit.gold_probs, correct=fit.correct, last_logits=fit.last_logits)
         data_map = arrays
 
+    clock.append(time.perf_counter())
     if spec.ood is not None and data.ood_test is not None:
         ood_logits = predict_logits(model, data.ood_test, spec.train.eval_batch_size)
         metrics.update(_metrics("ood", ood_logits, data.ood_test.labels, spec.n_bins))
@@ -285,8 +290,10 @@ def run_stage(spec: StageSpec, parent_weights: dict | None, parent_result: dict 
             metrics.update(_metrics(tag, ft_logits, data.ood_test.labels, spec.n_bins))
             arrays[f"{tag}_logits"] = ft_logits
 
+    clock.append(time.perf_counter())
+    seconds = {name: round(b - a, 3) for name, a, b in zip(("setup", "train", "evaluate", "ood"), clock, clock[1:])}
     result = {"key": spec.key(), "generation": spec.generation, "temperature": float(temperature),
-              "metrics": metrics, "history": fit.history, "labels": list(labels)}
+              "metrics": metrics, "history": fit.history, "labels": list(labels), "seconds": seconds}
     weights = state_to_numpy(model)
     with tempfile.TemporaryDirectory() as tmp:
         _write_plots(Path(tmp), spec, data, arrays, float(temperature))
