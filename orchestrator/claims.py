@@ -36,6 +36,17 @@ def _pm(mean: float, std: float) -> str:
     return report._pm(mean, std)
 
 
+# each claim's short text, and what a sweep must hold before the claim can be decided (an
+# undecided claim is listed with it, so a reader knows what is missing)
+CLAIMS = {1: ("temperature scaling lowers ID ECE against plain CE", "needs ce and ce_ts"),
+          2: ("CSD has lower ID ECE than SD", "needs sd and csd"),
+          3: ("Sim-MixUp + CSD has the lowest ID ECE of the KD methods at similar or better F1",
+              "needs sim_mixup_csd and another KD method, each with a finished student generation"),
+          4: ("later generations are better than earlier ones", "needs a KD method with a finished student generation"),
+          5: ("OOD fine-tuning beats no fine-tuning on F1 without a large ECE increase",
+              "needs OOD fine-tuning results")}
+
+
 def _paired(rows_a: list[dict], rows_b: list[dict], key: str) -> tuple[int, int]:
     """Seeds where a < b on `key`, of the seeds both have."""
     a = {r["seed"]: report._value(r, key) for r in rows_a}
@@ -71,12 +82,12 @@ def check_rows(rows: list[dict], dataset: str) -> list[dict]:
 
     if {"ce", "ce_ts"} <= set(summary):
         k, n = _paired(at_g["ce_ts"], at_g["ce"], None)
-        add(1, "temperature scaling lowers ID ECE against plain CE", summary["ce_ts"]["id_ece"] < summary["ce"]["id_ece"],
+        add(1, CLAIMS[1][0], summary["ce_ts"]["id_ece"] < summary["ce"]["id_ece"],
             f"ECE ce {ece('ce')} -> ce_ts {ece('ce_ts')}",
             f"{paper_id['ce'][2]:.2f} -> {paper_id['ce_ts'][2]:.2f}" if paper_id.get("ce") else "", f"{k}/{n} seeds lower")
     if {"sd", "csd"} <= set(summary):
         k, n = _paired(at_g["csd"], at_g["sd"], None)
-        add(2, "CSD has lower ID ECE than SD", summary["csd"]["id_ece"] < summary["sd"]["id_ece"],
+        add(2, CLAIMS[2][0], summary["csd"]["id_ece"] < summary["sd"]["id_ece"],
             f"ECE sd {ece('sd')} (g{summary['sd']['generation']}) vs csd {ece('csd')} (g{summary['csd']['generation']})",
             f"sd {paper_id['sd'][2]:.2f} vs csd {paper_id['csd'][2]:.2f}" if paper_id.get("sd") else "", f"{k}/{n} seeds lower")
     # a KD method counts once a student generation is logged (a teacher alone is not the method)
@@ -119,19 +130,12 @@ def check_rows(rows: list[dict], dataset: str) -> list[dict]:
     return claims
 
 
-UNDECIDED = {1: "temperature scaling lowers ID ECE against plain CE", 2: "CSD has lower ID ECE than SD",
-             3: "Sim-MixUp + CSD has the lowest ID ECE of the KD methods at similar or better F1",
-             4: "later generations are better than earlier ones",
-             5: "OOD fine-tuning beats no fine-tuning on F1 without a large ECE increase"}
-
-
 def markdown(claims: list[dict]) -> str:
     out = ["| # | claim | held here? | ours (mean±std over seeds, at g*) | paper (roberta-base) | detail |",
            "|---|---|---|---|---|---|"]
     decided = {c["claim"] for c in claims}
-    claims = sorted(claims + [{"claim": n, "text": t, "held": None, "ours": "", "paper": "",
-                               "per_seed": "the methods it needs have no finished student generation yet"}
-                              for n, t in UNDECIDED.items() if n not in decided], key=lambda c: c["claim"])
+    claims = sorted(claims + [{"claim": n, "text": text, "held": None, "ours": "", "paper": "", "per_seed": needs}
+                              for n, (text, needs) in CLAIMS.items() if n not in decided], key=lambda c: c["claim"])
     for c in claims:
         if c["held"] is None:
             out.append(f"| {c['claim']} | {c['text']} | **undecided** |  |  | {c['per_seed']} |")

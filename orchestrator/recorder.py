@@ -44,6 +44,7 @@ class RunRecorder(tune.Callback):
         self._state: dict | None = None
         self._runs: dict[str, TrialRun] = {}
         self._logged: dict[str, set[int]] = {}
+        self._stores: dict[str, StageStore] = {}
 
     # Tune's hooks (driver process)
     def setup(self, **info):
@@ -70,7 +71,7 @@ class RunRecorder(tune.Callback):
         """Log every finished generation of the trial that its run lacks, in order; True when all are in."""
         state = self._load()["trials"][key]
         logged = self._logged.setdefault(key, self._run(key).logged_generations())
-        store = StageStore(state["store"])
+        store = self._store(state["store"])
         for generation, stage in state["stages"]:
             if generation in logged:
                 continue
@@ -109,7 +110,7 @@ class RunRecorder(tune.Callback):
         from trainables.plots import series_plot
 
         state = self._load()["trials"][key]
-        store = StageStore(state["store"])
+        store = self._store(state["store"])
         per_gen = [(g, store.load_result(stage)["metrics"]) for g, stage in state["stages"]]
         gens = [g for g, _ in per_gen]
 
@@ -125,6 +126,13 @@ class RunRecorder(tune.Callback):
             series_plot("generation", panels, Path(tmp) / "summary.png", title=key)
             for f in sorted(Path(tmp).iterdir()):
                 self._run(key).client.log_artifact(self._run(key).run_id, str(f))
+
+    def _store(self, root: str) -> StageStore:
+        """One store object per root: it remembers which stages it verified, and opening one scans
+        the folder for killed writers' leftovers, which a callback run per result should not repeat."""
+        if root not in self._stores:
+            self._stores[root] = StageStore(root)
+        return self._stores[root]
 
     def _run(self, key: str) -> TrialRun:
         if key not in self._runs:

@@ -130,7 +130,7 @@ def run_sweep(spec: SweepSpec, args: argparse.Namespace) -> int:
     from orchestrator.cluster import ClusterError, check_nodes
     from orchestrator.tracking import describe_experiment, ensure_experiment, mark_unfinished, sync_runs, tracking_uri
     from orchestrator.recorder import RunRecorder, write_state
-    from orchestrator.trial import planned_run, run_trial
+    from orchestrator.trial import planned_run, run_trial, trial_store_root
 
     trials = build_plan(spec)
     run_dir = Path(args.output).resolve() / spec.name
@@ -176,7 +176,7 @@ def run_sweep(spec: SweepSpec, args: argparse.Namespace) -> int:
         recorder_state = write_state(
             run_dir / "mlflow_runs.json", uri, mlflow_runs, {t.key: t.fingerprint for t in trials},
             {t.key: [(s.generation, s.key()) for s in t.stages] for t in trials},
-            {t.key: str(store_root if not args.no_reuse else store_root / t.key) for t in trials})
+            {t.key: str(trial_store_root(store_root, not args.no_reuse, t.key)) for t in trials})
         sweep = {"store_root": str(store_root), "reuse": not args.no_reuse,
                  "task_cpus": res.cpus_per_trial - TASK_HEAD_CPU, "task_gpus": res.gpus_per_trial,
                  "stage_wait_s": res.stage_wait_hours * 3600}

@@ -5,8 +5,9 @@ The trainable only drives: for each stage it either finds it finished in the sta
 lands in the trial's placement group. A generation task returns (weights, result); the
 weights' ObjectRef goes straight into the next generation's task, so weights travel through
 the object store as CPU numpy arrays, never a temp file or the driver (PRIOR_WORK.md 3).
-After each generation the trial gives Tune a report and a checkpoint, so a restarted trial resumes at its last finished generation. Trials never touch
-MLflow: each report names its stage, and the driver logs it (orchestrator/recorder.py).
+After each generation the trial gives Tune a report and a checkpoint, so a restarted trial
+resumes at its last finished generation. Trials never touch MLflow: each report names its
+stage, and the driver logs it (orchestrator/recorder.py).
 """
 from __future__ import annotations
 
@@ -147,6 +148,11 @@ class _Chain:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
+def trial_store_root(store_root: str | Path, reuse: bool, trial_key: str) -> Path:
+    """Where a trial's stages live: the sweep's shared store, or a store of its own (--no-reuse)."""
+    return Path(store_root) if reuse else Path(store_root) / trial_key
+
+
 def _spec_dict(spec: StageSpec) -> dict:
     return dataclasses.asdict(spec)
 
@@ -154,7 +160,7 @@ def _spec_dict(spec: StageSpec) -> dict:
 def run_trial(config: dict, plans: dict[str, dict], sweep: dict) -> None:
     """The Tune function trainable: config {"trial": key}; plans and sweep settings via with_parameters."""
     plan = TrialPlan.from_dict(plans[config["trial"]])
-    store = StageStore(sweep["store_root"] if sweep["reuse"] else Path(sweep["store_root"]) / plan.key)
+    store = StageStore(trial_store_root(sweep["store_root"], sweep["reuse"], plan.key))
     start = 0
     checkpoint = tune.get_checkpoint()
     if checkpoint is not None:

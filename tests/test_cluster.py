@@ -7,7 +7,6 @@ import json
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,15 +15,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.test_sweep_e2e import mlflow_runs, tiny_spec
+from tests.test_sweep_e2e import free_port, mlflow_runs, tiny_spec
 
 RAY = str(Path(sys.executable).with_name("ray"))
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _start_node(args: list[str], tmp_path: Path, name: str, env: dict) -> subprocess.Popen:
@@ -53,7 +46,7 @@ def cluster_env():
 
 @pytest.fixture
 def two_nodes(tmp_path, cluster_env):
-    port = _free_port()
+    port = free_port()
     env = cluster_env
     head = _start_node(["--head", "--node-ip-address", "127.0.0.1", "--port", str(port),
                         "--include-dashboard", "false"], tmp_path, "head", env)

@@ -162,7 +162,8 @@ def test_figures_of_the_reported_generations(sweep, tmp_path, monkeypatch):
     assert all(series["x"] == [0.0, 1.0, 3.0] for series in ood.values())
     assert (tmp_path / "ood_percent_isear.png").stat().st_size > 10_000
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now (for servers the tests start)."""
     import socket
 
     with socket.socket() as sock:
@@ -195,7 +196,7 @@ def test_the_printed_mlflow_link_shows_the_trials_in_a_real_browser(sweep):
     table = re.search(r"runs:\s+http://127\.0\.0\.1:5000/(\S+)", out.stdout)
     charts = re.search(r"charts:\s+http://127\.0\.0\.1:5000/(\S+)", out.stdout)
     assert table and charts, out.stdout[-2000:]
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen([sys.executable, "-m", "mlflow", "server", "--backend-store-uri",
                                f"sqlite:///{workdir / 'mlflow.db'}", "--host", "127.0.0.1", "--port", str(port),
                                "--workers", "1"], cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
