@@ -9,9 +9,10 @@ the loop, a favour to the loop), then argmax and argmin. The loop runs on a 2,00
 subset (1,000 per direction) and is extrapolated linearly to 28,000 queries; its answers
 are checked against the vectorised ones on that subset (equal, or a tie within 1e-6 cosine).
 Same thread count for both (default 1, torch and numpy's BLAS). The vectorised search is
-also timed at smaller `chunk` sizes (queries per matrix product; 4096 is the default): the
-(chunk x 14,000) similarity block is written and read back twice (argmax, argmin), so its
-size decides whether the search runs from cache or from memory.
+timed at several `chunk` sizes (queries per block; `similarity_partners` takes 64 on CPU,
+where it runs in numpy, and 4096 on a GPU, in torch): the (chunk x 14,000) similarity block
+is written and read back twice (argmax, argmin), so its size decides whether the search runs
+from cache or from memory.
 
     python bench/partner_search.py [--n 28000] [--k 6] [--subset 2000] [--repeats 5] [--threads 1] [--chunks 64 256 1024]
 """
@@ -27,7 +28,7 @@ from threadpoolctl import threadpool_limits
 from trainables.methods.partners import similarity_partners
 
 
-def vectorised(table, easy, ambiguous, chunk: int = 4096):
+def vectorised(table, easy, ambiguous, chunk: int | None = None):
     return (similarity_partners(table, easy, ambiguous, chunk=chunk),
             similarity_partners(table, ambiguous, easy, chunk=chunk))
 

@@ -67,6 +67,7 @@ def test_every_preset_is_valid_and_listed():
     for name in list_methods():
         method = get_method(name).with_default_generations(3)
         method.validate()
+        assert method.name == name and method.description  # run names, tags and report rows use them
         assert method.generations == (1 if method.distill.kind == "none" else (2 if name.startswith("1g") else 3))
 
 
@@ -113,8 +114,13 @@ def test_every_preset_takes_a_training_step(tiny, name):
 
 
 def _partners_seen(partners, rows, rng, draws: int = 200) -> set[int]:
-    picks = np.concatenate([partners.pick(np.asarray(rows), rng) for _ in range(draws)])
-    assert picks.shape[1] == 1  # one partner per row: loss 0.8 CE + 0.2 mix
+    calls = [partners.pick(np.asarray(rows), rng) for _ in range(draws)]
+    picks = np.concatenate(calls)
+    assert picks.shape == (draws * len(rows), 1)  # one partner per row: loss 0.8 CE + 0.2 mix
+    # each row draws its own partner: one draw shared by the batch gives every row the same mate
+    # (independent draws do so in under 2% of the calls here: 4 rows of 4 candidates, 1/64)
+    shared = sum(len(set(c.ravel().tolist())) == 1 for c in calls)
+    assert shared < 0.1 * draws, f"{shared} of {draws} calls gave every row the same partner"
     return set(picks.ravel().tolist())
 
 
@@ -241,6 +247,29 @@ def test_sim_partners_come_from_the_other_half_and_saliency_refreshes():
     partners.refresh(np.array([3]), logits, torch.tensor([0]))
     expected = (torch.softmax(logits, -1) - F.one_hot(torch.tensor([0]), 4)).abs()
     assert torch.allclose(partners.table[3], expected[0])
+
+
+@pytest.mark.parametrize("scope", ["half", "batch"])
+def test_sim_partners_search_the_whole_other_half_or_one_random_batch_of_it(scope):
+    """scope "half" (the paper): the most and least similar row of the whole other half; "batch"
+    (the predecessor code): of len(rows) rows of it, drawn without replacement from the pick's rng."""
+    table = np.random.default_rng(3).random((80, 6))
+    easy, amb = np.arange(0, 40), np.arange(40, 80)
+    partners = SaliencyPartners(easy, amb, table, scope=scope)
+    rows = np.array([1, 7, 22, 30])  # easy rows: partners come from the ambiguous half
+    unit = table / np.linalg.norm(table, axis=1, keepdims=True)
+    for seed in range(5):
+        candidates = amb if scope == "half" else amb[np.sort(np.random.default_rng(seed).choice(40, 4, replace=False))]
+        cos = unit[rows] @ unit[candidates].T
+        expected = np.stack([candidates[cos.argmax(1)], candidates[cos.argmin(1)]], axis=1)
+        np.testing.assert_array_equal(partners.pick(rows, np.random.default_rng(seed)), expected)
+
+
+def test_signed_saliency_refreshes_signed():
+    partners = SaliencyPartners(np.arange(2), np.arange(2, 4), np.zeros((4, 3)), signed=True)
+    logits, labels = torch.tensor([[2.0, 0.0, -1.0]]), torch.tensor([1])
+    partners.refresh(np.array([2]), logits, labels)
+    assert torch.allclose(partners.table[2], torch.softmax(logits, -1)[0] - F.one_hot(labels, 3)[0])
 
 
 def test_saliency_is_the_logit_gradient_of_ce():

@@ -30,8 +30,8 @@ def similarity_partners(
         queries: row indices to find partners for.
         candidates: row indices partners are drawn from.
         chunk: queries per matrix product, to bound memory at (chunk x len(candidates));
-            default 64 on CPU (a block that stays in cache: 2.9x a per-sample loop at
-            GoEmotions scale, bench/partner_search.py), 4096 on a GPU.
+            default 64 on CPU (a block that stays in cache; bench/partner_search.py times
+            it against a per-sample loop at GoEmotions scale), 4096 on a GPU.
 
     Returns:
         Row indices (into `table`) of the argmax and argmin partner of each query; ties go to
@@ -39,8 +39,8 @@ def similarity_partners(
     """
     if table.device.type == "cpu":
         chunk = chunk or 64
-        # numpy's row-wise argmax/argmin over a cache-sized block is ~3x torch's on CPU
-        # (bench/partner_search.py); the GPU path below stays in torch.
+        # numpy's row-wise argmax/argmin over a cache-sized block beats torch's on CPU
+        # (bench/RESULTS.md, section 5); the GPU path below stays in torch.
         t = table.detach().float().numpy()
         cand_idx = candidates.numpy()
         cand_t = np.ascontiguousarray(_unit_rows(t[cand_idx]).T)
