@@ -17,7 +17,7 @@ from trainables.calibration import classification_metrics
 from trainables.cartography import DataMap
 from trainables.methods import PRESETS, get_method, list_methods
 from trainables.methods.losses import CrossEntropyTask, DistillTask, MixupTask
-from trainables.methods.partners import SaliencyPartners, saliency, similarity_partners
+from trainables.methods.partners import SaliencyPartners, _search_numpy, _search_torch, saliency, similarity_partners
 from trainables.methods.registry import DistillConfig, MethodConfig, MixupConfig
 from trainables.models import build_model, load_tokenizer
 from trainables.stage import DataConfig, PreparedData, StageSpec, _teacher_task
@@ -226,11 +226,14 @@ def test_mixup_loss_by_hand(recipe):
     np.testing.assert_allclose(out["logits"].detach().numpy(), net.numpy_classify(TABLE)[MIX_ROWS], rtol=1e-5)
 
 
-def test_similarity_partners_match_brute_force():
+@pytest.mark.parametrize("search", [similarity_partners, _search_numpy, _search_torch], ids=["default", "numpy", "torch"])
+def test_similarity_partners_match_brute_force(search):
+    """Both searches (numpy on CPU, torch on a GPU; both run here) against cosine one pair at a time,
+    with chunks that do not divide the queries."""
     rng = np.random.default_rng(1)
     table = torch.from_numpy(rng.random((200, 6)).astype(np.float32))
     queries, candidates = torch.arange(0, 100), torch.arange(100, 200)
-    best, worst = similarity_partners(table, queries, candidates, chunk=7)
+    best, worst = search(table, queries, candidates, 7)
     for q in range(100):
         sims = [F.cosine_similarity(table[q], table[c], dim=0).item() for c in range(100, 200)]
         assert best[q].item() == 100 + int(np.argmax(sims))
@@ -277,6 +280,7 @@ def test_saliency_is_the_logit_gradient_of_ce():
     y = torch.tensor([0, 1, 2, 3, 0])
     F.cross_entropy(z, y, reduction="sum").backward()
     assert torch.allclose(saliency(z.detach(), y, signed=True), z.grad, atol=1e-6)
+    assert torch.allclose(saliency(z.detach(), y), z.grad.abs(), atol=1e-6)  # METHOD.md: |softmax - onehot|
 
 
 @pytest.mark.parametrize("scale_student", [False, True])

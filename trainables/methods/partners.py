@@ -38,21 +38,27 @@ def similarity_partners(
         the first candidate in `candidates` order.
     """
     if table.device.type == "cpu":
-        chunk = chunk or 64
         # numpy's row-wise argmax/argmin over a cache-sized block beats torch's on CPU
-        # (bench/RESULTS.md, section 5); the GPU path below stays in torch.
-        t = table.detach().float().numpy()
-        cand_idx = candidates.numpy()
-        cand_t = np.ascontiguousarray(_unit_rows(t[cand_idx]).T)
-        q = _unit_rows(t[queries.numpy()])
-        best = np.empty(len(q), dtype=np.int64)
-        worst = np.empty(len(q), dtype=np.int64)
-        for start in range(0, len(q), chunk):
-            sims = q[start : start + chunk] @ cand_t
-            best[start : start + chunk] = sims.argmax(axis=1)
-            worst[start : start + chunk] = sims.argmin(axis=1)
-        return torch.from_numpy(cand_idx[best]), torch.from_numpy(cand_idx[worst])
-    chunk = chunk or 4096
+        # (bench/RESULTS.md, section 5); on a GPU the search stays in torch.
+        return _search_numpy(table, queries, candidates, chunk or 64)
+    return _search_torch(table, queries, candidates, chunk or 4096)
+
+
+def _search_numpy(table: torch.Tensor, queries: torch.Tensor, candidates: torch.Tensor, chunk: int):
+    t = table.detach().float().numpy()
+    cand_idx = candidates.numpy()
+    cand_t = np.ascontiguousarray(_unit_rows(t[cand_idx]).T)
+    q = _unit_rows(t[queries.numpy()])
+    best = np.empty(len(q), dtype=np.int64)
+    worst = np.empty(len(q), dtype=np.int64)
+    for start in range(0, len(q), chunk):
+        sims = q[start : start + chunk] @ cand_t
+        best[start : start + chunk] = sims.argmax(axis=1)
+        worst[start : start + chunk] = sims.argmin(axis=1)
+    return torch.from_numpy(cand_idx[best]), torch.from_numpy(cand_idx[worst])
+
+
+def _search_torch(table: torch.Tensor, queries: torch.Tensor, candidates: torch.Tensor, chunk: int):
     cand = F.normalize(table[candidates].float(), dim=1)
     best, worst = [], []
     for start in range(0, len(queries), chunk):
