@@ -283,15 +283,20 @@ def test_saliency_is_the_logit_gradient_of_ce():
     assert torch.allclose(saliency(z.detach(), y), z.grad.abs(), atol=1e-6)  # METHOD.md: |softmax - onehot|
 
 
-@pytest.mark.parametrize("scale_student", [False, True])
-@pytest.mark.parametrize("annealing", [True, False])
+@pytest.mark.parametrize("scale_student, annealing", [(False, True), (True, True), (False, False), (True, False),
+                                                      (None, None)], ids=["plain", "scaled", "no_anneal",
+                                                                          "scaled_no_anneal", "defaults"])
 def test_distill_loss_by_hand(scale_student, annealing):
     """(1 - lam) CE(z_s) + lam T^2 KL(softmax(z_t / T) || softmax(z_s [/ T])); lam = 1 - progress with
-    annealing, 0.5 without; the student divided by T only with scale_student (METHOD.md)."""
+    annealing, 0.5 without; the student divided by T only with scale_student (METHOD.md). Without
+    either option: the paper's (student unscaled, annealing on)."""
     net = TokenTableNet(TABLE, HEAD_W, HEAD_B)
     rows, T, progress = np.array([3, 0, 5]), 2.5, 0.25
     teacher = np.random.default_rng(4).normal(size=(12, 6)) * 3
-    task = DistillTask(teacher, T, scale_student=scale_student, annealing=annealing)
+    if scale_student is None:
+        task, scale_student, annealing = DistillTask(teacher, T), False, True
+    else:
+        task = DistillTask(teacher, T, scale_student=scale_student, annealing=annealing)
     out = task(net, TRAIN_ROWS, rows, progress, np.random.default_rng(0))
 
     z = net.numpy_classify(TABLE)[rows]
