@@ -83,7 +83,7 @@ def test_unknown_method_lists_the_known_ones():
     (MethodConfig("x", "", teacher=MixupConfig("cutmix")), "teacher.kind"),
 ])
 def test_options_that_do_not_fit_are_refused(bad, message):
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(ValueError, match=f"method 'x': .*{message}"):  # names the method
         bad.validate()
 
 
@@ -111,6 +111,22 @@ def test_every_preset_takes_a_training_step(tiny, name):
         out["loss"].backward()
     torch.optim.SGD(model.parameters(), lr=0.1).step()
     assert not torch.equal(before, model.out_proj.weight)
+
+
+@pytest.mark.parametrize("name", ["ce", "rand_m_mixup", "csd"])
+def test_a_task_sees_its_rows_as_the_model_does(tiny, name):
+    """The logits a task trains on are the model's on those rows with their padding masked, as
+    evaluation sees them (rows of different lengths share the batch)."""
+    model_path, data = tiny
+    model = build_model(model_path, 6, seed=0).eval()  # no dropout: the two passes must agree
+    method = get_method(name)
+    rows = np.array([0, 3, 8, 11])
+    assert len({int(data.lengths[r]) for r in rows}) > 1
+    task = (DistillTask(np.zeros((len(data), 6)), 2.0) if method.distill.kind != "none" else
+            teacher_task(method.teacher, data)[0])
+    with torch.no_grad():
+        out = task(model, data, rows, 0.5, np.random.default_rng(0))
+    np.testing.assert_allclose(out["logits"].numpy(), predict_logits(model, data)[rows], rtol=1e-4, atol=1e-5)
 
 
 def _partners_seen(partners, rows, rng, draws: int = 200) -> set[int]:
@@ -305,6 +321,7 @@ def test_distill_loss_by_hand(scale_student, annealing):
     ce = -log_softmax(z)[np.arange(3), np.array(LABELS)[rows]].mean()
     lam = 0.75 if annealing else 0.5
     assert out["kd"].item() == pytest.approx(T * T * kl, rel=1e-5)
+    assert out["ce"].item() == pytest.approx(ce, rel=1e-5)
     assert out["loss"].item() == pytest.approx((1 - lam) * ce + lam * T * T * kl, rel=1e-5)
 
 
