@@ -81,10 +81,22 @@ def test_unknown_method_lists_the_known_ones():
     (MethodConfig("x", "", distill=DistillConfig("none", generations=3)), "use sd or csd"),
     (MethodConfig("x", "", teacher=MixupConfig("sim", layer="input")), "features or logits"),
     (MethodConfig("x", "", teacher=MixupConfig("cutmix")), "teacher.kind"),
+    (MethodConfig("x", "", teacher=MixupConfig("rand", alpha=0.0)), "alpha must be > 0"),
+    (MethodConfig("x", "", teacher=MixupConfig("ea", ea_fraction=0.0)), "ea_fraction must be in"),
+    (MethodConfig("x", "", teacher=MixupConfig("ea", ea_fraction=1.5)), "ea_fraction must be in"),
+    (MethodConfig("x", "", teacher=MixupConfig("rand", main_weight=0.0)), "main_weight must be in"),
+    (MethodConfig("x", "", teacher=MixupConfig("rand", main_weight=1.5)), "main_weight must be in"),
+    (MethodConfig("x", "", distill=DistillConfig("none", generations=2)), "use sd or csd"),
 ])
 def test_options_that_do_not_fit_are_refused(bad, message):
     with pytest.raises(ValueError, match=f"method 'x': .*{message}"):  # names the method
         bad.validate()
+
+
+def test_options_at_their_bounds_are_accepted():
+    """The edges of the allowed ranges: a whole data-map half, the sample's own CE alone, one model."""
+    MethodConfig("x", "", teacher=MixupConfig("ea", ea_fraction=1.0, main_weight=1.0, alpha=1e-3)).validate()
+    MethodConfig("x", "", distill=DistillConfig("none", generations=1)).validate()
 
 
 def teacher_task(recipe: MixupConfig, data: Encoded, data_map: dict = DATA_MAP):
