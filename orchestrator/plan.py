@@ -3,7 +3,9 @@
 Two trials that share a prefix (same data, model, seed and teacher recipe; the same first k
 generations) name the same stage keys, so the prefix is trained once (METHOD.md). The plain-CE
 teacher of a (dataset, seed) doubles as the data-map run that MixUp teachers and OOD
-fine-tuning need. `--dry-run` prints this plan.
+fine-tuning need (an LCL teacher maps its own run). A method that carries its own encoder or
+training settings (`electra_lcl`) has them in its stages' keys, so it never shares a stage with
+a method on another encoder. `--dry-run` prints this plan.
 """
 from __future__ import annotations
 
@@ -58,7 +60,8 @@ class TrialPlan:
     @classmethod
     def from_dict(cls, d: dict) -> "TrialPlan":
         m = dict(d["method"])
-        method = MethodConfig(**{**m, "teacher": MixupConfig(**m["teacher"]), "distill": DistillConfig(**m["distill"])})
+        method = MethodConfig(**{**m, "teacher": MixupConfig(**m["teacher"]), "distill": DistillConfig(**m["distill"]),
+                                 "train": tuple(tuple(kv) for kv in m.get("train", ()))})
         return cls(seed=d["seed"], dataset=d["dataset"], method=method,
                    data_map=StageSpec.from_dict(d["data_map"]) if d["data_map"] else None,
                    stages=tuple(StageSpec.from_dict(s) for s in d["stages"]))
@@ -75,18 +78,22 @@ def _data_config(spec: SweepSpec, entry: DatasetEntry) -> DataConfig:
 
 def trial_plan(spec: SweepSpec, entry: DatasetEntry, method: MethodConfig, seed: int,
                data: DataConfig | None = None) -> TrialPlan:
-    base = dict(seed=seed, data=data or _data_config(spec, entry), train=entry.train, ood=entry.ood_finetune,
+    data = data or _data_config(spec, entry)
+    if method.model is not None:  # the row's own encoder: in DataConfig, hence in every stage key
+        data = dataclasses.replace(data, model=method.model)
+    base = dict(seed=seed, data=data, train=method.train_config(entry.train), ood=entry.ood_finetune,
                 n_bins=spec.n_bins, device=spec.device, distill=DistillConfig())
     ce_teacher = StageSpec(generation=1, teacher=MixupConfig("none"), **base)
     needs_map = method.teacher.needs_data_map or entry.ood_finetune is not None
     data_map = None
-    if needs_map and method.teacher.kind != "none":
-        data_map = ce_teacher
-    map_key = ce_teacher.key() if needs_map else None
-    if method.teacher.kind == "none":
+    if method.teacher.kind == "none":  # whatever MixUp options a custom CE variant carries
         first = ce_teacher
+    elif method.teacher.is_own_data_map:
+        first = StageSpec(generation=1, teacher=method.teacher, **base)
     else:
-        first = StageSpec(generation=1, teacher=method.teacher, data_map=map_key, **base)
+        data_map = ce_teacher if needs_map else None
+        first = StageSpec(generation=1, teacher=method.teacher, data_map=ce_teacher.key() if needs_map else None, **base)
+    map_key = (data_map or first).key() if needs_map else None
     stages = [first]
     for g in range(2, method.generations + 1):
         stages.append(StageSpec(generation=g, teacher=MixupConfig("none"), parent=stages[-1].key(), data_map=map_key,
@@ -130,7 +137,8 @@ def plan_summary(spec: SweepSpec, trials: list[TrialPlan]) -> dict:
     return {
         "spec": spec.name,
         "trials": [{"trial": t.key, "seed": t.seed, "dataset": t.dataset, "method": t.method.name,
-                    "generations": len(t.stages), "stages": [s.key() for s in t.all_stages]} for t in trials],
+                    "generations": len(t.stages), "stages": [s.key() for s in t.all_stages],
+                    "model": t.stages[0].data.model, "train_overrides": dict(t.method.train)} for t in trials],
         "stages_total": len(keys),
         "stages_unique": len(set(keys)),
         "resources": {"cpus_per_trial": spec.resources.cpus_per_trial, "gpus_per_trial": spec.resources.gpus_per_trial,

@@ -181,6 +181,17 @@ def _merge(*layers: dict | None) -> dict:
     return out
 
 
+_METHOD_KEYS = ("name", "base", "teacher", "distill", "post_hoc_ts", "report_generation", "description", "model",
+                "train")
+
+
+def _train_overrides(values: dict, where: str) -> tuple[tuple[str, object], ...]:
+    """A method's own training settings (e.g. electra_lcl's batch size 10, 5 epochs), checked
+    as `train` settings are, kept as sorted (field, value) pairs."""
+    checked = build(TrainConfig, values, where)
+    return tuple((k, getattr(checked, k)) for k in sorted(values))
+
+
 def _method(entry, i: int, generations: int) -> MethodConfig:
     where = f"methods[{i}]"
     if isinstance(entry, str):
@@ -190,9 +201,9 @@ def _method(entry, i: int, generations: int) -> MethodConfig:
             _fail(where, str(exc))
     elif isinstance(entry, dict):
         entry = dict(entry)
-        unknown = set(entry) - {"name", "base", "teacher", "distill", "post_hoc_ts", "report_generation", "description"}
+        unknown = set(entry) - set(_METHOD_KEYS)
         if unknown:
-            _fail(where, f"unknown key(s) {sorted(unknown)}; a method is name, base, teacher, distill, post_hoc_ts, report_generation")
+            _fail(where, f"unknown key(s) {sorted(unknown)}; a method is {', '.join(_METHOD_KEYS)}")
         if "name" not in entry:
             _fail(where, "a custom method needs a name")
         base = get_method(entry["base"]) if "base" in entry else MethodConfig(name="", description="")
@@ -201,7 +212,10 @@ def _method(entry, i: int, generations: int) -> MethodConfig:
         method = dataclasses.replace(
             base, name=entry["name"], description=entry.get("description", f"custom ({entry.get('base', 'from options')})"),
             teacher=teacher, distill=distill, post_hoc_ts=entry.get("post_hoc_ts", base.post_hoc_ts),
-            report_generation=entry.get("report_generation", base.report_generation))
+            report_generation=entry.get("report_generation", base.report_generation),
+            model=_model(_check_type(entry["model"], str, f"{where}.model"), f"{where}.model")
+            if "model" in entry else base.model,
+            train=_train_overrides(_merge(dict(base.train), entry.get("train")), f"{where}.train"))
     else:
         _fail(where, f"expected a method name ({', '.join(list_methods())}) or a mapping")
     _check_name(method.name, f"{where}.name" if isinstance(entry, dict) else where, "method")
@@ -296,6 +310,12 @@ def _parse(raw: dict, source_path: str, data_root: str | None, check_data: bool)
             _fail(key, "expected a mapping of settings")
     datasets = tuple(_dataset(d, i, train_top, ood_top) for i, d in enumerate(raw["datasets"]))
     _require_unique([d.name for d in datasets], "datasets", "dataset")
+    for i, method in enumerate(methods):  # a method's own training settings, over each dataset's
+        for d in datasets:
+            try:
+                method.train_config(d.train).validate()
+            except ValueError as exc:
+                _fail(f"methods[{i}].train", f"{exc} (with dataset {d.name})")
     calib = raw.get("calibration") or {}
     if set(calib) - {"n_bins"}:
         _fail("calibration", f"unknown key(s) {sorted(set(calib) - {'n_bins'})}; known: n_bins")
@@ -327,16 +347,17 @@ def _parse(raw: dict, source_path: str, data_root: str | None, check_data: bool)
     return spec
 
 
-def _model(name: str) -> str:
+def _model(name: str, where: str = "model") -> str:
     """A local model folder as an absolute path (trials run in folders of their own, on other
-    nodes); a hub name or the packaged MiniLM as given."""
+    nodes); a hub name or the packaged MiniLM as given. The sweep's `model` and a method's own
+    (`methods[i].model`) mean the same."""
     if name.startswith("packaged:"):
         return name
     path = Path(name).expanduser()
     if path.is_dir():
         return str(path.resolve())
     if name.startswith(("/", "./", "../", "~")):
-        _fail("model", f"{name} is not a folder; give a local model folder (one from_pretrained loads) or a hub name")
+        _fail(where, f"{name} is not a folder; give a local model folder (one from_pretrained loads) or a hub name")
     return name
 
 

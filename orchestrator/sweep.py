@@ -70,7 +70,9 @@ def print_plan(spec: SweepSpec, summary: dict, fmt: str) -> None:
     print(f"spec {spec.name}: {len(summary['trials'])} trials "
           f"({len(spec.seeds)} seeds x {len(spec.datasets)} datasets x {len(spec.methods)} methods), model {spec.model}")
     for t in summary["trials"]:
-        print(f"  {t['trial']:<48} generations {t['generations']}  stages {len(t['stages'])}")
+        own = "" if t["model"] == spec.model else f"  model {t['model']}"
+        own += "".join(f"  {k} {v}" for k, v in t["train_overrides"].items())
+        print(f"  {t['trial']:<48} generations {t['generations']}  stages {len(t['stages'])}{own}")
     saved = summary["stages_total"] - summary["stages_unique"]
     print(f"stages: {summary['stages_total']} needed, {summary['stages_unique']} unique "
           f"({saved} shared, trained once)")

@@ -141,8 +141,15 @@ def test_dry_run_json(data_root):
                           "--format", "json", "--data-root", str(data_root)],
                          capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1], check=True)
     plan = json.loads(out.stdout)
-    assert len(plan["trials"]) == 3 * 5 * 17
+    assert len(plan["trials"]) == 3 * 5 * 18
     assert plan["stages_unique"] < plan["stages_total"]
+    # Electra+LCL: on its own encoder with the LCL code's settings, one generation, a stage of its own
+    lcl = [t for t in plan["trials"] if t["method"] == "electra_lcl"]
+    assert len(lcl) == 15 and {t["model"] for t in lcl} == {"google/electra-base-discriminator"}
+    assert lcl[0]["train_overrides"] == {"batch_size": 10, "epochs": 5, "grad_clip": 1.0, "lr": 2e-5,
+                                         "weight_decay": 0.01}
+    assert all(t["generations"] == 1 and len(t["stages"]) == 1 for t in lcl)
+    assert {t["model"] for t in plan["trials"] if t["method"] != "electra_lcl"} == {"roberta-base"}
     assert plan["resources"]["gpus_per_trial"] > 0
 
 

@@ -20,7 +20,7 @@ from trainables.stage import KEY_EXEMPT, STAGE_FORMAT_VERSION, DataConfig, OODCo
 from trainables.train import TrainConfig
 
 # STAGE_FORMAT_VERSION -> sha256 of the config schema and KEY_EXEMPT it was pinned with
-PINNED_SCHEMA = {2: "661d796c72e3a2d5"}
+PINNED_SCHEMA = {2: "661d796c72e3a2d5", 3: "b6267db23e0835d5"}
 
 DATA = DataConfig(dataset="isear", ood_dataset="emotion_stimulus", data_root="/data", model="m", fingerprint="f")
 TEACHER = StageSpec(generation=1, seed=0, data=DATA, train=TrainConfig(), teacher=MixupConfig("sim"),

@@ -29,7 +29,7 @@ from trainables import calibration, plots
 from trainables.batching import Encoded, encode
 from trainables.cartography import DataMap
 from trainables.data import PreparedDataset, Split, UserDatasetSpec, load_dataset, ood_finetune_indices
-from trainables.methods.losses import CrossEntropyTask, DistillTask, MixupTask
+from trainables.methods.losses import CrossEntropyTask, DistillTask, LabelAwareContrastiveTask, MixupTask
 from trainables.methods.partners import OtherSubsetPartners, RandomPartners, SaliencyPartners, saliency
 from trainables.methods.registry import DistillConfig, MixupConfig
 from trainables.models import build_model, load_numpy_state, load_tokenizer, state_to_numpy
@@ -44,7 +44,8 @@ _logger = logging.getLogger(__name__)
 # tests/test_stage_keys.py pins the config schema to this number: adding or changing a field
 # fails there until the field is in the key (or named in KEY_EXEMPT) and the schema is re-pinned.
 # 2: fp32 evaluation logits; calibration.n_bins applies to the reported ECE.
-STAGE_FORMAT_VERSION = 2
+# 3: the lcl teacher recipe (teacher.lcl_ce_weight, teacher.lcl_temperature), its own data map.
+STAGE_FORMAT_VERSION = 3
 # fields that say where a stage runs, where its files lie or how long its chain is: never what it computes
 KEY_EXEMPT = ("device", "data.data_root", "distill.generations")
 
@@ -103,8 +104,9 @@ class StageSpec:
     @property
     def records_data_map(self) -> bool:
         """The plain-CE teacher is the data-map run (METHOD.md: a data map depends only on
-        dataset, model, seed and training settings, so it is this stage, computed once)."""
-        return self.generation == 1 and self.teacher.kind == "none"
+        dataset, model, seed and training settings, so it is this stage, computed once); an
+        LCL teacher maps its own run (MixupConfig.is_own_data_map)."""
+        return self.generation == 1 and self.teacher.is_own_data_map
 
     def key(self) -> str:
         payload = dataclasses.asdict(self)
@@ -189,12 +191,16 @@ def _metrics(prefix: str, logits: np.ndarray, labels: np.ndarray, n_bins: int, t
     return out
 
 
-def _teacher_task(spec: StageSpec, data: PreparedData, data_map: dict | None):
-    """Task and epoch rows of generation 1 (METHOD.md, Saliency and Sim-MixUp)."""
+def _teacher_task(spec: StageSpec, data: PreparedData, data_map: dict | None, num_labels: int):
+    """Task and epoch rows of generation 1 (METHOD.md, Saliency and Sim-MixUp; LCL)."""
     recipe = spec.teacher
     n = len(data.train)
     if recipe.kind == "none":
         return CrossEntropyTask(), None
+    if recipe.kind == "lcl":  # the weighting network: a second copy of the pretrained encoder, its own head
+        weighting = build_model(spec.data.model, num_labels, seed=spec.seed * 1000 + 999)
+        weighting.to(pick_device(spec.device))
+        return LabelAwareContrastiveTask(weighting, recipe.lcl_ce_weight, recipe.lcl_temperature), None
     if recipe.kind == "rand":
         return MixupTask(RandomPartners(np.arange(n)), recipe.alpha, recipe.main_weight, recipe.layer), None
     dmap = DataMap.from_arrays(data_map)
@@ -246,7 +252,7 @@ def run_stage(spec: StageSpec, parent_weights: dict | None, parent_result: dict 
     model = build_model(spec.data.model, len(labels), seed=spec.seed * 1000 + spec.generation).to(device)
 
     if spec.generation == 1:
-        task, rows = _teacher_task(spec, data, data_map)
+        task, rows = _teacher_task(spec, data, data_map, len(labels))
         temperature_used = None
     else:
         teacher = build_model(spec.data.model, len(labels), seed=0).to(device)
