@@ -11,7 +11,9 @@ each seed its own best generation instead (named as such in the tables; it match
 the paper's and widens the std). F1 is "macro (weighted)"; ECE in percent, after the
 generation's own validation-optimal T for CSD-family and "+ TS" methods, raw otherwise
 (METHOD.md, Self-distillation). The paper's value (mean ± std, and its generation) stands
-beside each cell where it has one.
+beside each cell where it has one. Each row names the encoder it ran on (a method may carry its
+own: electra_lcl); the paper's baselines outside the chain (`BASELINE_ROWS`) have a row in every
+dataset's Table 1 layout, "n/a" where nothing has run.
 
 Only the experiment's current runs are read: runs of a changed plan or of trials no longer in
 the spec are tagged superseded by the sweep (orchestrator/tracking.py), and the report says
@@ -32,11 +34,14 @@ import numpy as np
 from orchestrator.paper_values import (ID_PER_GENERATION, ID_STD, ID_TABLE, OOD_PER_GENERATION, OOD_STD, OOD_TABLE,
                                        PAPER_CONTRADICTIONS, PAPER_GENERATION)
 from orchestrator.tracking import CURRENT, STATUS_TAG, tracking_uri
+from trainables.methods.registry import get_method
 
 ECE_TAG, PICK_TAG = "emocal.ece", "emocal.report_generation"
 ID_METRICS = ("val_macro_f1", "test_macro_f1", "test_weighted_f1", "test_ece", "test_ece_ts")
 OOD_BASE = ("ood_macro_f1", "ood_weighted_f1", "ood_ece")
 SEED_MEAN, PER_SEED = "seed-mean", "per-seed"
+# the paper's Table 1 rows outside the chain: always shown beside the paper's value, n/a until run
+BASELINE_ROWS = ("electra_lcl",)
 # summary column -> the row's metric (id_ece is resolved per method: raw or scaled)
 CELLS = {"id_macro_f1": "test_macro_f1", "id_weighted_f1": "test_weighted_f1", "id_ece": None,
          "val_macro_f1": "val_macro_f1",
@@ -75,7 +80,8 @@ def collect(uri: str, experiment: str, ood_percent: float | None = None) -> tupl
         for gen, metrics in sorted(_histories(client, run.info.run_id, ID_METRICS + OOD_BASE + ft).items()):
             row = {"trial": run.info.run_name, "seed": int(tags.get("seed", -1)), "dataset": tags["dataset"],
                    "method": tags["method"], "generation": gen, "ece_kind": tags.get(ECE_TAG, "raw"),
-                   "pick": tags.get(PICK_TAG, "best"), "ood_percent": p, **metrics}
+                   "pick": tags.get(PICK_TAG, "best"), "ood_percent": p,
+                   "encoder": run.data.params.get("model", ""), **metrics}
             for src, dst in zip(ft, ("ft_macro_f1", "ft_weighted_f1", "ft_ece")):
                 row[dst] = metrics.get(src, math.nan)
             rows.append(row)
@@ -137,7 +143,8 @@ def summarise(rows: list[dict], pick: str = SEED_MEAN) -> list[dict]:
                               max(ordered, key=lambda r: (_value(r, "val_macro_f1"), -r["generation"])))
             chosen.sort(key=lambda r: r["seed"])
             generation = "per seed " + ",".join(str(r["generation"]) for r in chosen)
-        row = {"dataset": dataset, "method": method, "seeds": len(chosen), "generation": generation,
+        row = {"dataset": dataset, "method": method, "encoder": chosen[0].get("encoder", ""),
+               "seeds": len(chosen), "generation": generation,
                "generations_logged": max(max(gens) for gens in trials.values()), "pick": pick}
         for name, key in CELLS.items():
             row[name], row[name + "_std"] = _ms(_value(r, key) for r in chosen)
@@ -176,6 +183,12 @@ def _paper_cells(dataset: str, method: str) -> dict[str, str]:
             "paper_generation": gen or ""}
 
 
+def _baselines_not_run(dataset: str, rows: list[dict]) -> list[str]:
+    """The paper's baseline rows with a value for `dataset` that no current run has reported."""
+    ran = {r["method"] for r in rows}
+    return [m for m in BASELINE_ROWS if m not in ran and dataset in ID_TABLE.get(m, {})]
+
+
 def _pm(mean: float, std: float, digits: int = 2) -> str:
     """mean±std; the paper's stds have one decimal, ours two; one seed has no spread to show."""
     if mean is None or math.isnan(mean):
@@ -198,7 +211,8 @@ def _markdown(summary: list[dict], per_gen: list[dict], skipped: int) -> str:
             "(dataset, method), as the paper reports" if pick == SEED_MEAN else
             "each seed's own best generation by ID validation macro F1 (per-seed pick: matches no column of the paper's)")
     buf.write(f"\nReported generation: {rule}. Cells are mean±std over seeds (sample std); the paper's "
-              "values (mean±std over 5 seeds, roberta-base) stand beside them with the generation they come from.\n")
+              "values (mean±std over 5 seeds, roberta-base; electra_lcl: ELECTRA-base) stand beside them with the "
+              "generation they come from.\n")
     if skipped:
         buf.write(f"\nSkipped {skipped} MLflow run(s) that are not current (superseded by a changed plan, trials no "
                   "longer in the spec, or made by an emocal without plan fingerprints).\n")
@@ -206,13 +220,16 @@ def _markdown(summary: list[dict], per_gen: list[dict], skipped: int) -> str:
     for dataset in sorted({r["dataset"] for r in summary}):
         rows = [r for r in summary if r["dataset"] == dataset]
         buf.write(f"\n### {dataset}: ID test (Table 1 layout)\n\n")
-        buf.write("| method | seeds | gen | F1 macro (weighted) | ECE | paper F1 macro (weighted) / ECE | paper gen |\n"
-                  "|---|---|---|---|---|---|---|\n")
+        buf.write("| method | encoder | seeds | gen | F1 macro (weighted) | ECE | paper F1 macro (weighted) / ECE | "
+                  "paper gen |\n|---|---|---|---|---|---|---|---|\n")
         for r in rows:
-            buf.write(f"| {r['method']} | {r['seeds']} | {_gen_label(r)} | "
+            buf.write(f"| {r['method']} | {r['encoder']} | {r['seeds']} | {_gen_label(r)} | "
                       f"{_pm(r['id_macro_f1'], r['id_macro_f1_std'])} ({_pm(r['id_weighted_f1'], r['id_weighted_f1_std'])}) | "
                       f"{_pm(r['id_ece'], r['id_ece_std'])} | {r['paper_id']} | "
                       f"{'g' + str(r['paper_generation']) if r['paper_generation'] else ''} |\n")
+        for method in _baselines_not_run(dataset, rows):
+            buf.write(f"| {method} | {get_method(method).model} | 0 | n/a | n/a (n/a) | n/a | "
+                      f"{_paper_cells(dataset, method)['paper_id']} |  |\n")
         p = rows[0]["ood_percent"]
         if any(not math.isnan(r["ood_noft_macro_f1"]) for r in rows):
             title = f"after {p:g}% fine-tuning, and without" if p is not None else "without fine-tuning"
