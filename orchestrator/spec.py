@@ -185,11 +185,15 @@ _METHOD_KEYS = ("name", "base", "teacher", "distill", "post_hoc_ts", "report_gen
                 "train")
 
 
-def _train_overrides(values: dict, where: str) -> tuple[tuple[str, object], ...]:
-    """A method's own training settings (e.g. electra_lcl's batch size 10, 5 epochs), checked
-    as `train` settings are, kept as sorted (field, value) pairs."""
-    checked = build(TrainConfig, values, where)
-    return tuple((k, getattr(checked, k)) for k in sorted(values))
+def _train_overrides(inherited: tuple[tuple[str, object], ...], values, where: str) -> tuple[tuple[str, object], ...]:
+    """A method's own training settings: its base preset's (e.g. electra_lcl's batch size 10, 5
+    epochs) with the spec entry's `train` on top, checked as `train` settings are, kept as sorted
+    (field, value) pairs."""
+    if not isinstance(values or {}, dict):
+        _fail(where, f"expected a mapping of training settings (e.g. {{epochs: 5, batch_size: 10}}), got {values!r}")
+    merged = {**dict(inherited), **(values or {})}
+    checked = build(TrainConfig, merged, where)
+    return tuple((k, getattr(checked, k)) for k in sorted(merged))
 
 
 def _method(entry, i: int, generations: int) -> MethodConfig:
@@ -215,7 +219,7 @@ def _method(entry, i: int, generations: int) -> MethodConfig:
             report_generation=entry.get("report_generation", base.report_generation),
             model=_model(_check_type(entry["model"], str, f"{where}.model"), f"{where}.model")
             if "model" in entry else base.model,
-            train=_train_overrides(_merge(dict(base.train), entry.get("train")), f"{where}.train"))
+            train=_train_overrides(base.train, entry.get("train"), f"{where}.train"))
     else:
         _fail(where, f"expected a method name ({', '.join(list_methods())}) or a mapping")
     _check_name(method.name, f"{where}.name" if isinstance(entry, dict) else where, "method")

@@ -156,7 +156,8 @@ def run_sweep(spec: SweepSpec, args: argparse.Namespace) -> int:
     try:
         check_resources(spec, ray.cluster_resources(), bool(args.address))
         if args.address:  # every node sees the run folder, the same data, model and version
-            nodes = check_nodes(run_dir, _data_sources(spec), spec.model)
+            models = tuple(sorted({spec.model} | {m.model for m in spec.methods if m.model is not None}))
+            nodes = check_nodes(run_dir, _data_sources(spec), models)
             print(f"cluster check: {nodes} node(s) see the run folder, the same data, model and emocal version",
                   flush=True)
     except (ClusterError, SpecError) as exc:

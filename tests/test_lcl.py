@@ -125,6 +125,7 @@ def test_a_methods_encoder_and_training_settings_are_in_its_stage_keys(tiny_mode
     ({"model": "./no/such/folder"}, r"methods\[1\]\.model: \./no/such/folder is not a folder"),
     ({"train": {"batch_sise": 4}}, r"methods\[1\]\.train\.batch_sise: unknown key; did you mean 'batch_size'"),
     ({"train": {"epochs": 0}}, r"methods\[1\]\.train: epochs must be >= 1"),
+    ({"train": [10, 5]}, r"methods\[1\]\.train: expected a mapping of training settings"),
     ({"teacher": {"lcl_temperature": 0.0}}, r"methods\[1\]: .*lcl_temperature must be > 0"),
 ])
 def test_bad_method_settings_name_the_key(tiny_model, data_root, method, message):

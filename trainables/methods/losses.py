@@ -130,7 +130,9 @@ def label_aware_contrastive_loss(features: torch.Tensor, labels: torch.Tensor, l
     others = ~torch.eye(b, dtype=torch.bool, device=features.device)
     positives = (labels[:, None] == labels[None, :]) & others
     pair_weights = label_weights[:, labels]  # [i, j] = w_{i, y_j}
-    log_denominator = torch.logsumexp((sims + pair_weights.log()).masked_fill(~others, -torch.inf), dim=1)
+    # a weight that underflowed to 0 would make log -inf and its gradient NaN
+    log_pair_weights = pair_weights.clamp_min(torch.finfo(torch.float32).tiny).log()
+    log_denominator = torch.logsumexp((sims + log_pair_weights).masked_fill(~others, -torch.inf), dim=1)
     n_pos = positives.sum(1)
     has_pos = n_pos > 0
     if not has_pos.any():
@@ -154,7 +156,9 @@ class LabelAwareContrastiveTask:
 
         loss = lambda CE(model) + (1 - lambda) LCL(features, weights) + lambda CE(weighting)
 
-    lambda 0.5 and tau 0.3 are their config's. Only the model is kept and evaluated. One
+    lambda 0.5 and tau 0.3 are their config's. Only the model is kept and evaluated. The heads
+    are this project's (EmotionClassifier: dense + tanh, as for every method) where theirs are
+    dense + ReLU (model) and ELECTRA's own classification head (weighting network). One
     departure: their batches pair every text with a WordNet synonym replacement of it (nlpaug),
     which needs the WordNet corpus this project does not ship; here the batch is the batch, and
     an anchor without a same-label sample in it adds no LCL term (label_aware_contrastive_loss).
