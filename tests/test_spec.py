@@ -141,7 +141,13 @@ def test_dry_run_json(data_root):
                           "--format", "json", "--data-root", str(data_root)],
                          capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1], check=True)
     plan = json.loads(out.stdout)
-    assert len(plan["trials"]) == 3 * 5 * 17
+    # 17 chain presets x 5 seeds, and the LLM rows: 2 zero-shot trials and 2 x 3 few-shot prompts, per dataset
+    assert len(plan["trials"]) == 3 * (5 * 17 + 2 + 2 * 3)
+    llm = sorted(t["trial"] for t in plan["trials"] if t["dataset"] == "isear" and "shots_per_class" in t)
+    assert llm == ["isear-gemma2_9b_fs-seed0", "isear-gemma2_9b_fs-seed1", "isear-gemma2_9b_fs-seed2",
+                   "isear-gemma2_9b_zs-seed0", "isear-llama3_8b_fs-seed0", "isear-llama3_8b_fs-seed1",
+                   "isear-llama3_8b_fs-seed2", "isear-llama3_8b_zs-seed0"]
+    assert plan["resources"]["gpus_per_llm_trial"] == 1
     assert plan["stages_unique"] < plan["stages_total"]
     assert plan["resources"]["gpus_per_trial"] > 0
 
