@@ -49,6 +49,17 @@ STAGE_FORMAT_VERSION = 2
 KEY_EXEMPT = ("device", "data.data_root", "distill.generations")
 
 
+def without_paths(payload: dict, paths) -> dict:
+    """`payload` (a nested dict, changed in place) without the dotted `paths`: a stage key leaves them out."""
+    for path in paths:
+        *parents, leaf = path.split(".")
+        node = payload
+        for name in parents:
+            node = node[name]
+        node.pop(leaf)
+    return payload
+
+
 @dataclass(frozen=True)
 class DataConfig:
     """Which data a chain trains and evaluates on, and how much of it (quickstart subsamples).
@@ -116,13 +127,7 @@ class StageSpec:
         return self.generation == 1 and self.teacher.kind == "none"
 
     def key(self) -> str:
-        payload = dataclasses.asdict(self)
-        for path in KEY_EXEMPT:  # where it runs and where the files lie (their hash is `fingerprint`)
-            *parents, leaf = path.split(".")
-            node = payload
-            for name in parents:
-                node = node[name]
-            node.pop(leaf)
+        payload = without_paths(dataclasses.asdict(self), KEY_EXEMPT)  # where it runs, where the files lie
         payload["format"] = STAGE_FORMAT_VERSION
         if self.generation > 1:
             payload.pop("teacher")  # a student depends on its teacher only through `parent`

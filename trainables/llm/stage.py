@@ -26,7 +26,7 @@ from trainables.llm.answers import parse_answer
 from trainables.llm.generate import generate_answers, load_generator
 from trainables.llm.prompts import draw_examples, few_shot_prompt, zero_shot_prompt
 from trainables.llm.score import answer_arrays, score_answers
-from trainables.stage import DataConfig, cap_split
+from trainables.stage import DataConfig, cap_split, without_paths
 from trainables.store import StageStore
 from trainables.train import pick_device, set_seed
 
@@ -34,6 +34,8 @@ _logger = logging.getLogger(__name__)
 
 # Bump when a change to this code changes an LLM stage's outcome for the same spec.
 LLM_STAGE_FORMAT_VERSION = 1
+# where a stage runs and where its files lie, never what it computes (the data's hash is `fingerprint`)
+LLM_KEY_EXEMPT = ("device", "data.data_root")
 SPLITS = (("test", "ID test"), ("ood", "OOD test"))
 
 
@@ -58,9 +60,7 @@ class LLMStageSpec:
     generation: int = 1  # one step in MLflow and the report, as a chain's first generation
 
     def key(self) -> str:
-        payload = dataclasses.asdict(self)
-        payload.pop("device")
-        payload["data"].pop("data_root")  # where the bytes are, not what they are (`fingerprint`)
+        payload = without_paths(dataclasses.asdict(self), LLM_KEY_EXEMPT)
         payload["format"] = LLM_STAGE_FORMAT_VERSION
         if self.llm.shots_per_class == 0:
             payload.pop("seed")  # greedy zero-shot: the same answers for every seed
