@@ -347,7 +347,8 @@ def diagrams(uri: str, experiment: str, dataset: str, out_dir: str | Path, seed:
 
     client = MlflowClient(uri)
     rows, _ = collect(uri, experiment)
-    rows = [r for r in rows if r["dataset"] == dataset and (methods is None or r["method"] in methods)]
+    rows = [r for r in rows if r["dataset"] == dataset and r.get("kind") != LLM  # an LLM states one confidence: no diagram
+            and (methods is None or r["method"] in methods)]
     if not rows:
         raise SystemExit(f"no finished trials of dataset {dataset!r} in experiment {experiment!r}")
     g_star = {(d, m): reported_generation(trials) for (d, m), trials in _groups(rows).items()}
