@@ -163,7 +163,10 @@ def run_sweep(spec: SweepSpec, args: argparse.Namespace) -> int:
     try:
         check_resources(spec, ray.cluster_resources(), bool(args.address))
         if args.address:  # every node sees the run folder, the same data, model and version
-            nodes = check_nodes(run_dir, _data_sources(spec), spec.model)
+            # the chains' model, then each LLM row's (a local LLM folder must be on every node too)
+            llm_models = sorted({m.model for m in spec.methods if isinstance(m, LLMMethodConfig)} - {spec.model})
+            for model in [spec.model, *llm_models]:
+                nodes = check_nodes(run_dir, _data_sources(spec), model)
             print(f"cluster check: {nodes} node(s) see the run folder, the same data, model and emocal version",
                   flush=True)
     except (ClusterError, SpecError) as exc:

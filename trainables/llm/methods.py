@@ -40,10 +40,6 @@ class LLMMethodConfig:
     batch_size: int = 16
     paper_row: str = ""
 
-    @property
-    def generations(self) -> int:
-        return 1
-
     def validate(self) -> None:
         where = f"method {self.name!r}"
         if self.shots_per_class < 0:
