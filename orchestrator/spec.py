@@ -17,6 +17,7 @@ from pathlib import Path
 import yaml
 
 from trainables.data import DATASETS, DataError, UserDatasetSpec, check_files
+from trainables.llm.generate import local_folder_problem
 from trainables.llm.methods import LLM_PRESETS, OPTIONS as LLM_OPTIONS, LLMMethodConfig
 from trainables.methods.registry import DistillConfig, MethodConfig, MixupConfig, get_method, list_methods
 from trainables.models import PACKAGED_MINILM
@@ -200,6 +201,8 @@ def _llm_method(entry, where: str) -> LLMMethodConfig:
                for k in LLM_OPTIONS if k in entry}
     if "model" in changes:
         changes["model"] = _model(changes["model"], f"{where}.model")
+        if Path(changes["model"]).is_dir() and (problem := local_folder_problem(changes["model"])):
+            _fail(f"{where}.model", problem)
     return dataclasses.replace(base, name=entry.get("name", base.name),
                                description=entry.get("description", f"custom ({base.name})"), **changes)
 

@@ -122,6 +122,8 @@ def test_llm_rows_plan_one_trial_per_prompt(data_root, tmp_path):
     from orchestrator.plan import build_plan
 
     (tmp_path / "my-llama").mkdir()
+    (tmp_path / "my-llama" / "config.json").write_text("{}")
+    (tmp_path / "my-llama" / "chat_template.jinja").write_text("{{ messages }}")
     spec = _llm_spec(data_root, ["llama3_8b_zs", "gemma2_9b_fs", {"name": "mine_fs", "base": "llama3_8b_fs",
                                                                   "model": str(tmp_path / "my-llama"), "prompts": 2}])
     trials = build_plan(spec)
@@ -135,6 +137,17 @@ def test_llm_rows_plan_one_trial_per_prompt(data_root, tmp_path):
     # greedy zero-shot does not depend on the seed: its stage is the same under any seed
     other = build_plan(_llm_spec(data_root, ["llama3_8b_zs"], seeds=(7,)))[0]
     assert other.key == "isear-llama3_8b_zs-seed7" and other.stages[0].key() == stages["isear-llama3_8b_zs-seed0"].key()
+
+
+def test_a_local_llm_folder_without_a_chat_template_is_refused_before_anything_runs(data_root, tiny_model, tmp_path):
+    from orchestrator.spec import SpecError
+
+    # the tiny BERT folder: a model, but its (MiniLM) tokenizer has no chat template
+    with pytest.raises(SpecError, match=r"methods\[0\].model: .* has no chat template .* instruction-tuned"):
+        _llm_spec(data_root, [{"name": "gemma2_9b_zs", "model": tiny_model}])
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(SpecError, match=r"methods\[0\].model: .*empty has no config.json"):
+        _llm_spec(data_root, [{"name": "gemma2_9b_zs", "model": str(tmp_path / "empty")}])
 
 
 @pytest.mark.parametrize("methods, seeds, message", [

@@ -8,8 +8,10 @@ prompts' order.
 """
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Sequence
+from pathlib import Path
 
 import torch
 
@@ -20,6 +22,27 @@ _logger = logging.getLogger(__name__)
 
 class GenerationError(RuntimeError):
     """A model that cannot answer prompts as asked; the message names the model and the fix."""
+
+
+def local_folder_problem(folder: str) -> str | None:
+    """What keeps a local model folder from serving as an instruction-tuned LLM, or None.
+
+    Read from its files alone (no weights loaded), so a spec is refused before anything runs:
+    the folder needs a config.json and a chat template (in chat_template.jinja, as transformers 5
+    saves it, or in tokenizer_config.json, as older versions and most hub repos do).
+    """
+    path = Path(folder)
+    if not (path / "config.json").is_file():
+        return f"{folder} has no config.json; give the folder a model was saved or downloaded to"
+    if (path / "chat_template.jinja").is_file():
+        return None
+    try:
+        if json.loads((path / "tokenizer_config.json").read_text()).get("chat_template"):
+            return None
+    except (OSError, ValueError):
+        pass
+    return (f"{folder} has no chat template (neither chat_template.jinja nor one in tokenizer_config.json); "
+            "use an instruction-tuned model such as Meta-Llama-3-8B-Instruct or gemma-2-9b-it")
 
 
 def load_generator(name: str, device: torch.device):
