@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 from orchestrator.spec import DatasetEntry, SweepSpec
 from trainables.data import data_fingerprint
+from trainables.llm.methods import LLMMethodConfig
+from trainables.llm.stage import LLMSettings, LLMStageSpec
 from trainables.methods.registry import DistillConfig, MethodConfig, MixupConfig
 from trainables.stage import DataConfig, StageSpec
 
@@ -67,6 +69,58 @@ class TrialPlan:
                    stages=tuple(StageSpec.from_dict(s) for s in d["stages"]))
 
 
+@dataclass(frozen=True)
+class LLMTrialPlan:
+    """One Ray Tune trial of an LLM row: one prompt (seed) on one dataset's ID and OOD test sets.
+
+    The same face as a chain's TrialPlan (key, fingerprint, stages) with a single stage, so
+    the sweep, the recorder and --resume treat it like a one-generation chain.
+    """
+
+    seed: int
+    dataset: str
+    method: LLMMethodConfig
+    stages: tuple[LLMStageSpec, ...]
+    data_map: None = None
+
+    kind = "llm"
+    key = TrialPlan.key
+    all_stages = TrialPlan.all_stages
+
+    @property
+    def fingerprint(self) -> str:
+        from orchestrator.tracking import package_version
+
+        method = dataclasses.asdict(self.method)
+        method.pop("description")
+        payload = {"stages": [s.key() for s in self.stages], "method": method, "version": package_version()}
+        return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:20]
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, "seed": self.seed, "dataset": self.dataset, "method": dataclasses.asdict(self.method),
+                "stages": [dataclasses.asdict(s) for s in self.stages]}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "LLMTrialPlan":
+        return cls(seed=d["seed"], dataset=d["dataset"], method=LLMMethodConfig(**d["method"]),
+                   stages=tuple(LLMStageSpec.from_dict(s) for s in d["stages"]))
+
+
+def plan_from_dict(d: dict) -> TrialPlan | LLMTrialPlan:
+    """A trial plan as the trainable receives it (to_dict), of either kind."""
+    return LLMTrialPlan.from_dict(d) if d.get("kind") == LLMTrialPlan.kind else TrialPlan.from_dict(d)
+
+
+def llm_trial_plans(spec: SweepSpec, entry: DatasetEntry, method: LLMMethodConfig, data: DataConfig) -> list[LLMTrialPlan]:
+    """One trial per prompt: zero-shot runs once (greedy), few-shot prompt i draws with the i-th seed."""
+    data = dataclasses.replace(data, model=method.model)
+    settings = LLMSettings(shots_per_class=method.shots_per_class, max_new_tokens=method.max_new_tokens,
+                           batch_size=method.batch_size)
+    return [LLMTrialPlan(seed=seed, dataset=entry.name, method=method,
+                         stages=(LLMStageSpec(seed=seed, data=data, llm=settings, n_bins=spec.n_bins, device=spec.device),))
+            for seed in spec.seeds[:method.prompts]]
+
+
 def _data_config(spec: SweepSpec, entry: DatasetEntry) -> DataConfig:
     sources = [s for s in (entry.source, entry.ood) if s is not None]
     fingerprint = "+".join(data_fingerprint(s, spec.data_root, spec.data.split_seed) for s in sources)
@@ -101,10 +155,16 @@ def trial_plan(spec: SweepSpec, entry: DatasetEntry, method: MethodConfig, seed:
     return TrialPlan(seed=seed, dataset=entry.name, method=method, data_map=data_map, stages=tuple(stages))
 
 
-def build_plan(spec: SweepSpec) -> list[TrialPlan]:
+def build_plan(spec: SweepSpec) -> list[TrialPlan | LLMTrialPlan]:
     data = {entry.name: _data_config(spec, entry) for entry in spec.datasets}  # hash each dataset's files once
-    return [trial_plan(spec, entry, method, seed, data[entry.name])
-            for entry in spec.datasets for method in spec.methods for seed in spec.seeds]
+    plans: list[TrialPlan | LLMTrialPlan] = []
+    for entry in spec.datasets:
+        for method in spec.methods:
+            if isinstance(method, LLMMethodConfig):
+                plans += llm_trial_plans(spec, entry, method, data[entry.name])
+            else:
+                plans += [trial_plan(spec, entry, method, seed, data[entry.name]) for seed in spec.seeds]
+    return plans
 
 
 def launch_order(trials: list[TrialPlan]) -> list[TrialPlan]:
@@ -138,10 +198,13 @@ def plan_summary(spec: SweepSpec, trials: list[TrialPlan]) -> dict:
         "spec": spec.name,
         "trials": [{"trial": t.key, "seed": t.seed, "dataset": t.dataset, "method": t.method.name,
                     "generations": len(t.stages), "stages": [s.key() for s in t.all_stages],
-                    "model": t.stages[0].data.model, "train_overrides": dict(t.method.train)} for t in trials],
+                    **({"model": t.method.model, "shots_per_class": t.method.shots_per_class}
+                       if isinstance(t, LLMTrialPlan) else
+                       {"model": t.stages[0].data.model, "train_overrides": dict(t.method.train)})} for t in trials],
         "stages_total": len(keys),
         "stages_unique": len(set(keys)),
         "resources": {"cpus_per_trial": spec.resources.cpus_per_trial, "gpus_per_trial": spec.resources.gpus_per_trial,
+                      "gpus_per_llm_trial": spec.resources.gpus_per_llm_trial,
                       "max_concurrent_trials": spec.resources.max_concurrent_trials},
         "model": spec.model,
     }

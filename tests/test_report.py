@@ -121,6 +121,27 @@ def test_paper_no_finetuning_value_beside_ours_and_contradiction_footnote():
     assert "15.78" in text and "14.78" in text and "contradicts itself" in text
 
 
+def test_llm_rows_average_their_prompts_and_sum_their_unusable_answers():
+    # three few-shot prompts (seeds) of one LLM row: test macro F1 40/44/48, ECE 20/22/24, unusable 1/0/2 of 50
+    rows = [{"trial": f"isear-llama3_8b_fs-seed{s}", "seed": s, "dataset": "isear", "method": "llama3_8b_fs",
+             "kind": report.LLM, "generation": 1, "ece_kind": "raw", "pick": "best", "ood_percent": None,
+             "test_macro_f1": 40 + 4 * s, "test_weighted_f1": 50 + 4 * s, "test_ece": 20 + 2 * s,
+             "ood_macro_f1": 30.0, "ood_weighted_f1": 35.0, "ood_ece": 10.0,
+             "test_unusable": [1, 0, 2][s], "test_answers": 50, "ood_unusable": 0, "ood_answers": 60} for s in range(3)]
+    rows += rows_of("ce", {0: {1: (60, 40, 9, 4, 60, 6, 50)}}, "raw")
+    summary = summarise(rows)
+    llm = by_method(summary)["llama3_8b_fs"]
+    assert (llm["id_macro_f1"], llm["id_macro_f1_std"]) == pytest.approx((44.0, 4.0))
+    assert (llm["test_unusable"], llm["test_answers"]) == (3, 150)
+    text = report._markdown(summary, per_generation(rows), skipped=0)
+    assert ("| llama3_8b_fs | llama3-8b(fs-3prompts) | 3 | 44.00±4.00 (54.00±4.00) | 22.00±2.00 | 3/150 | "
+            "69.74±0.6 (69.81±0.6) / 17.27±0.8 | 30.00±0.00 (35.00±0.00) | 10.00±0.00 | 0/180 | "
+            "71.59±0.5 (75.12±0.6) / 11.40±0.8 |") in text
+    assert "| gemma2_9b_zs | gemma2-9b-it(zs) | 0 | n/a |" in text  # a paper row that has not run
+    chain_table = text.split("ID test (Table 1 layout)")[1]
+    assert "| ce | roberta-base | 1 | g1 |" in chain_table and "llama3_8b_fs" not in chain_table  # LLM rows have their own table
+
+
 @pytest.fixture()
 def store(tmp_path):
     return f"sqlite:///{tmp_path / 'mlflow.db'}"

@@ -50,6 +50,17 @@ STAGE_FORMAT_VERSION = 3
 KEY_EXEMPT = ("device", "data.data_root", "distill.generations")
 
 
+def without_paths(payload: dict, paths) -> dict:
+    """`payload` (a nested dict, changed in place) without the dotted `paths`: a stage key leaves them out."""
+    for path in paths:
+        *parents, leaf = path.split(".")
+        node = payload
+        for name in parents:
+            node = node[name]
+        node.pop(leaf)
+    return payload
+
+
 @dataclass(frozen=True)
 class DataConfig:
     """Which data a chain trains and evaluates on, and how much of it (quickstart subsamples).
@@ -66,6 +77,15 @@ class DataConfig:
     max_train: int | None = None
     max_eval: int | None = None
     fingerprint: str = ""  # hash of the raw data files (trainables.data.data_fingerprint)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "DataConfig":
+        """From `dataclasses.asdict` (a user dataset comes back as its spec, labels as a tuple)."""
+        data = dict(d)
+        for k in ("dataset", "ood_dataset"):
+            if isinstance(data.get(k), dict):
+                data[k] = UserDatasetSpec(**{**data[k], "labels": tuple(data[k]["labels"])})
+        return cls(**data)
 
 
 @dataclass(frozen=True)
@@ -109,13 +129,7 @@ class StageSpec:
         return self.generation == 1 and self.teacher.is_own_data_map
 
     def key(self) -> str:
-        payload = dataclasses.asdict(self)
-        for path in KEY_EXEMPT:  # where it runs and where the files lie (their hash is `fingerprint`)
-            *parents, leaf = path.split(".")
-            node = payload
-            for name in parents:
-                node = node[name]
-            node.pop(leaf)
+        payload = without_paths(dataclasses.asdict(self), KEY_EXEMPT)  # where it runs, where the files lie
         payload["format"] = STAGE_FORMAT_VERSION
         if self.generation > 1:
             payload.pop("teacher")  # a student depends on its teacher only through `parent`
@@ -127,11 +141,7 @@ class StageSpec:
     @classmethod
     def from_dict(cls, d: dict) -> "StageSpec":
         d = dict(d)
-        data = dict(d["data"])
-        for k in ("dataset", "ood_dataset"):
-            if isinstance(data.get(k), dict):
-                data[k] = UserDatasetSpec(**{**data[k], "labels": tuple(data[k]["labels"])})
-        d["data"] = DataConfig(**data)
+        d["data"] = DataConfig.from_dict(d["data"])
         d["train"] = TrainConfig(**d["train"])
         d["teacher"] = MixupConfig(**d["teacher"])
         d["distill"] = DistillConfig(**d["distill"])
@@ -152,7 +162,7 @@ class PreparedData:
     ood_test: Encoded | None
 
 
-def _cap(split: Split, limit: int | None, seed: int) -> Split:
+def cap_split(split: Split, limit: int | None, seed: int) -> Split:
     """A stratified subsample of at most `limit` rows (all rows when limit is None)."""
     if limit is None or len(split) <= limit:
         return split
@@ -171,14 +181,14 @@ def prepare_data(cfg: DataConfig) -> PreparedData:
     def enc(split: Split) -> Encoded:
         return encode(split.texts, split.labels, tokenizer, cfg.max_length)
 
-    train_split = _cap(ds.train, cfg.max_train, cfg.split_seed)
-    val, test = (_cap(s, cfg.max_eval, cfg.split_seed) for s in (ds.validation, ds.test))
+    train_split = cap_split(ds.train, cfg.max_train, cfg.split_seed)
+    val, test = (cap_split(s, cfg.max_eval, cfg.split_seed) for s in (ds.validation, ds.test))
     ood = ood_test = None
     if cfg.ood_dataset is not None:
         ood = load_dataset(cfg.ood_dataset, cfg.data_root, split_seed=cfg.split_seed)
         if tuple(ood.labels) != tuple(ds.labels):
             raise ValueError(f"OOD dataset {ood.name} labels {ood.labels} are not in the order of {ds.name}'s {ds.labels}")
-        ood_test = enc(_cap(ood.test, cfg.max_eval, cfg.split_seed))
+        ood_test = enc(cap_split(ood.test, cfg.max_eval, cfg.split_seed))
     return PreparedData(ds, enc(train_split), enc(val), enc(test), ood, ood_test)
 
 
