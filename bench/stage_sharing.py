@@ -35,7 +35,7 @@ from collections import Counter
 import numpy as np
 from _common import ROOT, data_root, median, set_threads, timed
 
-from orchestrator.plan import build_plan, plan_summary
+from orchestrator.plan import LLMTrialPlan, build_plan, plan_summary
 from orchestrator.spec import load_spec
 from trainables.batching import encode
 from trainables.data import load_dataset, ood_finetune_indices
@@ -141,7 +141,7 @@ def main() -> None:
     root = str(args.data_root or data_root())
 
     spec = load_spec(args.spec, data_root=root)
-    trials = build_plan(spec)
+    trials = [t for t in build_plan(spec) if not isinstance(t, LLMTrialPlan)]  # chains: LLM rows train nothing
     summary = plan_summary(spec, trials)
     total, unique = summary["stages_total"], summary["stages_unique"]
     print(f"{spec.name}: {len(trials)} trials, stages needed {total}, unique (trained with sharing) {unique}, "

@@ -5,7 +5,7 @@ somewhere else trains every stage again and its finished stages never reach the 
 with other data files or another emocal version trains different numbers under the same keys; a
 node without the model fails hours in. So before any trial starts, a zero-CPU task pinned to each
 alive node reads a marker the driver wrote into the run folder, fingerprints the data files,
-resolves the model and reports the package version; the sweep refuses to start while any node
+resolves every model the sweep loads (the sweep's and any method's own) and reports the package version; the sweep refuses to start while any node
 differs. The code reaches the workers through the image or install (docker/, or the same venv
 path on every node), not Ray's runtime environment.
 """
@@ -29,7 +29,7 @@ class Expected:
     marker: str  # the marker file's name inside run_dir
     token: str  # what the driver wrote into it
     data: dict[str, tuple]  # dataset name -> (source, data_root, split_seed, fingerprint on the driver)
-    model: str
+    models: tuple[str, ...]  # the sweep's model and every method's own (electra_lcl's)
     version: str
 
 
@@ -50,12 +50,14 @@ def probe(expected: Expected) -> dict:
             seen["data"][name] = data_fingerprint(source, root, split_seed)
         except Exception as exc:  # noqa: BLE001 - reported per node, with its message
             seen["data"][name] = f"unreadable ({exc})"
-    try:
-        path = resolve_model_path(expected.model)
-        local = expected.model == PACKAGED_MINILM or os.path.isabs(path)
-        seen["model"] = "ok" if not local or Path(path).is_dir() else f"{path} is not a folder here"
-    except Exception as exc:  # noqa: BLE001
-        seen["model"] = str(exc)
+    seen["models"] = {}
+    for model in expected.models:
+        try:
+            path = resolve_model_path(model)
+            local = model == PACKAGED_MINILM or os.path.isabs(path)
+            seen["models"][model] = "ok" if not local or Path(path).is_dir() else f"{path} is not a folder here"
+        except Exception as exc:  # noqa: BLE001
+            seen["models"][model] = str(exc)
     seen["version"] = package_version()
     return seen
 
@@ -72,16 +74,17 @@ def problems(expected: Expected, node: str, seen: dict) -> list[str]:
         if seen["data"].get(name) != fingerprint:
             out.append(f"{where} has other data files for {name} under {root} ({seen['data'].get(name)}): put the "
                        "same files at the same path on every node (--data-root / EMOCAL_DATA)")
-    if seen["model"] != "ok":
-        out.append(f"{where} cannot load model {expected.model}: {seen['model']}; install it at the same path on "
-                   "every node")
+    for model in expected.models:
+        if seen["models"].get(model) != "ok":
+            out.append(f"{where} cannot load model {model}: {seen['models'].get(model)}; install it at the same "
+                       "path on every node")
     if seen["version"] != expected.version:
         out.append(f"{where} runs emocal {seen['version']}, the driver {expected.version}: install the same "
                    "version on every node (the same image, docker/)")
     return out
 
 
-def check_nodes(run_dir: Path, data: dict[str, tuple], model: str) -> int:
+def check_nodes(run_dir: Path, data: dict[str, tuple], models: tuple[str, ...]) -> int:
     """Probe every alive node of the connected Ray cluster; raise ClusterError naming each failing one.
 
     Returns how many nodes were checked.
@@ -93,7 +96,7 @@ def check_nodes(run_dir: Path, data: dict[str, tuple], model: str) -> int:
     marker = f".node-check-{os.getpid()}"
     token = secrets.token_hex(8)
     (run_dir / marker).write_text(token)
-    expected = Expected(str(run_dir), marker, token, data, model, package_version())
+    expected = Expected(str(run_dir), marker, token, data, models, package_version())
     try:
         nodes = [n["NodeID"] for n in ray.nodes() if n.get("Alive")]
         remote = ray.remote(num_cpus=0)(probe)

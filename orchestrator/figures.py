@@ -81,7 +81,7 @@ def generations(uri: str, experiment: str, dataset: str, out: Path, methods=GENE
 def ood_by_percent(uri: str, experiment: str, dataset: str, out: Path, methods=None) -> Path:
     """OOD test macro F1 and ECE against the fine-tuning percentage (0: none), at each method's g*."""
     rows, _ = report.collect(uri, experiment)
-    rows = [r for r in rows if r["dataset"] == dataset]
+    rows = [r for r in rows if r["dataset"] == dataset and r.get("kind") != report.LLM]  # LLMs are not fine-tuned
     percents = sorted({float(p) for p in _logged_percents(uri, experiment)})
     g_star = {m: report.reported_generation(t) for (d, m), t in report._groups(rows).items()}
     methods = methods or sorted(g_star)

@@ -3,7 +3,9 @@
 Two trials that share a prefix (same data, model, seed and teacher recipe; the same first k
 generations) name the same stage keys, so the prefix is trained once (METHOD.md). The plain-CE
 teacher of a (dataset, seed) doubles as the data-map run that MixUp teachers and OOD
-fine-tuning need. `--dry-run` prints this plan.
+fine-tuning need (an LCL teacher maps its own run). A method that carries its own encoder or
+training settings (`electra_lcl`) has them in its stages' keys, so it never shares a stage with
+a method on another encoder. `--dry-run` prints this plan.
 """
 from __future__ import annotations
 
@@ -14,6 +16,8 @@ from dataclasses import dataclass
 
 from orchestrator.spec import DatasetEntry, SweepSpec
 from trainables.data import data_fingerprint
+from trainables.llm.methods import LLMMethodConfig
+from trainables.llm.stage import LLMSettings, LLMStageSpec
 from trainables.methods.registry import DistillConfig, MethodConfig, MixupConfig
 from trainables.stage import DataConfig, StageSpec
 
@@ -58,10 +62,63 @@ class TrialPlan:
     @classmethod
     def from_dict(cls, d: dict) -> "TrialPlan":
         m = dict(d["method"])
-        method = MethodConfig(**{**m, "teacher": MixupConfig(**m["teacher"]), "distill": DistillConfig(**m["distill"])})
+        method = MethodConfig(**{**m, "teacher": MixupConfig(**m["teacher"]), "distill": DistillConfig(**m["distill"]),
+                                 "train": tuple(tuple(kv) for kv in m.get("train", ()))})
         return cls(seed=d["seed"], dataset=d["dataset"], method=method,
                    data_map=StageSpec.from_dict(d["data_map"]) if d["data_map"] else None,
                    stages=tuple(StageSpec.from_dict(s) for s in d["stages"]))
+
+
+@dataclass(frozen=True)
+class LLMTrialPlan:
+    """One Ray Tune trial of an LLM row: one prompt (seed) on one dataset's ID and OOD test sets.
+
+    The same face as a chain's TrialPlan (key, fingerprint, stages) with a single stage, so
+    the sweep, the recorder and --resume treat it like a one-generation chain.
+    """
+
+    seed: int
+    dataset: str
+    method: LLMMethodConfig
+    stages: tuple[LLMStageSpec, ...]
+    data_map: None = None
+
+    kind = "llm"
+    key = TrialPlan.key
+    all_stages = TrialPlan.all_stages
+
+    @property
+    def fingerprint(self) -> str:
+        from orchestrator.tracking import package_version
+
+        method = dataclasses.asdict(self.method)
+        method.pop("description")
+        payload = {"stages": [s.key() for s in self.stages], "method": method, "version": package_version()}
+        return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:20]
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, "seed": self.seed, "dataset": self.dataset, "method": dataclasses.asdict(self.method),
+                "stages": [dataclasses.asdict(s) for s in self.stages]}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "LLMTrialPlan":
+        return cls(seed=d["seed"], dataset=d["dataset"], method=LLMMethodConfig(**d["method"]),
+                   stages=tuple(LLMStageSpec.from_dict(s) for s in d["stages"]))
+
+
+def plan_from_dict(d: dict) -> TrialPlan | LLMTrialPlan:
+    """A trial plan as the trainable receives it (to_dict), of either kind."""
+    return LLMTrialPlan.from_dict(d) if d.get("kind") == LLMTrialPlan.kind else TrialPlan.from_dict(d)
+
+
+def llm_trial_plans(spec: SweepSpec, entry: DatasetEntry, method: LLMMethodConfig, data: DataConfig) -> list[LLMTrialPlan]:
+    """One trial per prompt: zero-shot runs once (greedy), few-shot prompt i draws with the i-th seed."""
+    data = dataclasses.replace(data, model=method.model)
+    settings = LLMSettings(shots_per_class=method.shots_per_class, max_new_tokens=method.max_new_tokens,
+                           batch_size=method.batch_size)
+    return [LLMTrialPlan(seed=seed, dataset=entry.name, method=method,
+                         stages=(LLMStageSpec(seed=seed, data=data, llm=settings, n_bins=spec.n_bins, device=spec.device),))
+            for seed in spec.seeds[:method.prompts]]
 
 
 def _data_config(spec: SweepSpec, entry: DatasetEntry) -> DataConfig:
@@ -75,18 +132,22 @@ def _data_config(spec: SweepSpec, entry: DatasetEntry) -> DataConfig:
 
 def trial_plan(spec: SweepSpec, entry: DatasetEntry, method: MethodConfig, seed: int,
                data: DataConfig | None = None) -> TrialPlan:
-    base = dict(seed=seed, data=data or _data_config(spec, entry), train=entry.train, ood=entry.ood_finetune,
+    data = data or _data_config(spec, entry)
+    if method.model is not None:  # the row's own encoder: in DataConfig, hence in every stage key
+        data = dataclasses.replace(data, model=method.model)
+    base = dict(seed=seed, data=data, train=method.train_config(entry.train), ood=entry.ood_finetune,
                 n_bins=spec.n_bins, device=spec.device, distill=DistillConfig())
     ce_teacher = StageSpec(generation=1, teacher=MixupConfig("none"), **base)
     needs_map = method.teacher.needs_data_map or entry.ood_finetune is not None
     data_map = None
-    if needs_map and method.teacher.kind != "none":
-        data_map = ce_teacher
-    map_key = ce_teacher.key() if needs_map else None
-    if method.teacher.kind == "none":
+    if method.teacher.kind == "none":  # whatever MixUp options a custom CE variant carries
         first = ce_teacher
+    elif method.teacher.is_own_data_map:
+        first = StageSpec(generation=1, teacher=method.teacher, **base)
     else:
-        first = StageSpec(generation=1, teacher=method.teacher, data_map=map_key, **base)
+        data_map = ce_teacher if needs_map else None
+        first = StageSpec(generation=1, teacher=method.teacher, data_map=ce_teacher.key() if needs_map else None, **base)
+    map_key = (data_map or first).key() if needs_map else None
     stages = [first]
     for g in range(2, method.generations + 1):
         stages.append(StageSpec(generation=g, teacher=MixupConfig("none"), parent=stages[-1].key(), data_map=map_key,
@@ -94,10 +155,16 @@ def trial_plan(spec: SweepSpec, entry: DatasetEntry, method: MethodConfig, seed:
     return TrialPlan(seed=seed, dataset=entry.name, method=method, data_map=data_map, stages=tuple(stages))
 
 
-def build_plan(spec: SweepSpec) -> list[TrialPlan]:
+def build_plan(spec: SweepSpec) -> list[TrialPlan | LLMTrialPlan]:
     data = {entry.name: _data_config(spec, entry) for entry in spec.datasets}  # hash each dataset's files once
-    return [trial_plan(spec, entry, method, seed, data[entry.name])
-            for entry in spec.datasets for method in spec.methods for seed in spec.seeds]
+    plans: list[TrialPlan | LLMTrialPlan] = []
+    for entry in spec.datasets:
+        for method in spec.methods:
+            if isinstance(method, LLMMethodConfig):
+                plans += llm_trial_plans(spec, entry, method, data[entry.name])
+            else:
+                plans += [trial_plan(spec, entry, method, seed, data[entry.name]) for seed in spec.seeds]
+    return plans
 
 
 def launch_order(trials: list[TrialPlan]) -> list[TrialPlan]:
@@ -130,10 +197,14 @@ def plan_summary(spec: SweepSpec, trials: list[TrialPlan]) -> dict:
     return {
         "spec": spec.name,
         "trials": [{"trial": t.key, "seed": t.seed, "dataset": t.dataset, "method": t.method.name,
-                    "generations": len(t.stages), "stages": [s.key() for s in t.all_stages]} for t in trials],
+                    "generations": len(t.stages), "stages": [s.key() for s in t.all_stages],
+                    **({"model": t.method.model, "shots_per_class": t.method.shots_per_class}
+                       if isinstance(t, LLMTrialPlan) else
+                       {"model": t.stages[0].data.model, "train_overrides": dict(t.method.train)})} for t in trials],
         "stages_total": len(keys),
         "stages_unique": len(set(keys)),
         "resources": {"cpus_per_trial": spec.resources.cpus_per_trial, "gpus_per_trial": spec.resources.gpus_per_trial,
+                      "gpus_per_llm_trial": spec.resources.gpus_per_llm_trial,
                       "max_concurrent_trials": spec.resources.max_concurrent_trials},
         "model": spec.model,
     }

@@ -11,7 +11,9 @@ each seed its own best generation instead (named as such in the tables; it match
 the paper's and widens the std). F1 is "macro (weighted)"; ECE in percent, after the
 generation's own validation-optimal T for CSD-family and "+ TS" methods, raw otherwise
 (METHOD.md, Self-distillation). The paper's value (mean ± std, and its generation) stands
-beside each cell where it has one.
+beside each cell where it has one. Each row names the encoder it ran on (a method may carry its
+own: electra_lcl); the paper's baselines outside the chain (`BASELINE_ROWS`) have a row in every
+dataset's Table 1 layout, "n/a" where nothing has run.
 
 Only the experiment's current runs are read: runs of a changed plan or of trials no longer in
 the spec are tagged superseded by the sweep (orchestrator/tracking.py), and the report says
@@ -29,14 +31,21 @@ from pathlib import Path
 
 import numpy as np
 
-from orchestrator.paper_values import (ID_PER_GENERATION, ID_STD, ID_TABLE, OOD_PER_GENERATION, OOD_STD, OOD_TABLE,
-                                       PAPER_CONTRADICTIONS, PAPER_GENERATION)
-from orchestrator.tracking import CURRENT, STATUS_TAG, tracking_uri
+from orchestrator.paper_values import (ID_PER_GENERATION, ID_STD, ID_TABLE, LLM_ID_STD, LLM_ID_TABLE, LLM_OOD_STD,
+                                       LLM_OOD_TABLE, OOD_PER_GENERATION, OOD_STD, OOD_TABLE, PAPER_CONTRADICTIONS,
+                                       PAPER_GENERATION)
+from orchestrator.tracking import CURRENT, KIND_TAG, STATUS_TAG, tracking_uri
+from trainables.llm.methods import LLM_PRESETS
+from trainables.methods.registry import get_method
 
 ECE_TAG, PICK_TAG = "emocal.ece", "emocal.report_generation"
 ID_METRICS = ("val_macro_f1", "test_macro_f1", "test_weighted_f1", "test_ece", "test_ece_ts")
 OOD_BASE = ("ood_macro_f1", "ood_weighted_f1", "ood_ece")
+LLM_COUNTS = ("test_unusable", "test_answers", "ood_unusable", "ood_answers")  # summed over a row's prompts
+LLM = "llm"
 SEED_MEAN, PER_SEED = "seed-mean", "per-seed"
+# the paper's Table 1 rows outside the chain: always shown beside the paper's value, n/a until run
+BASELINE_ROWS = ("electra_lcl",)
 # summary column -> the row's metric (id_ece is resolved per method: raw or scaled)
 CELLS = {"id_macro_f1": "test_macro_f1", "id_weighted_f1": "test_weighted_f1", "id_ece": None,
          "val_macro_f1": "val_macro_f1",
@@ -72,10 +81,13 @@ def collect(uri: str, experiment: str, ood_percent: float | None = None) -> tupl
         percents = sorted(float(k[len("ood_ft"):-len("_macro_f1")]) for k in ood_keys)
         p = ood_percent if ood_percent is not None else (3.0 if 3.0 in percents else (percents[len(percents) // 2] if percents else None))
         ft = tuple(f"ood_ft{p:g}_{m}" for m in ("macro_f1", "weighted_f1", "ece")) if p is not None else ()
-        for gen, metrics in sorted(_histories(client, run.info.run_id, ID_METRICS + OOD_BASE + ft).items()):
+        kind = tags.get(KIND_TAG, "chain")
+        names = ID_METRICS + OOD_BASE + (LLM_COUNTS if kind == LLM else ft)
+        for gen, metrics in sorted(_histories(client, run.info.run_id, names).items()):
             row = {"trial": run.info.run_name, "seed": int(tags.get("seed", -1)), "dataset": tags["dataset"],
-                   "method": tags["method"], "generation": gen, "ece_kind": tags.get(ECE_TAG, "raw"),
-                   "pick": tags.get(PICK_TAG, "best"), "ood_percent": p, **metrics}
+                   "method": tags["method"], "kind": kind, "generation": gen, "ece_kind": tags.get(ECE_TAG, "raw"),
+                   "pick": tags.get(PICK_TAG, "best"), "ood_percent": p,
+                   "encoder": run.data.params.get("model", ""), **metrics}
             for src, dst in zip(ft, ("ft_macro_f1", "ft_weighted_f1", "ft_ece")):
                 row[dst] = metrics.get(src, math.nan)
             rows.append(row)
@@ -137,11 +149,15 @@ def summarise(rows: list[dict], pick: str = SEED_MEAN) -> list[dict]:
                               max(ordered, key=lambda r: (_value(r, "val_macro_f1"), -r["generation"])))
             chosen.sort(key=lambda r: r["seed"])
             generation = "per seed " + ",".join(str(r["generation"]) for r in chosen)
-        row = {"dataset": dataset, "method": method, "seeds": len(chosen), "generation": generation,
+        row = {"dataset": dataset, "method": method, "encoder": chosen[0].get("encoder", ""),
+               "seeds": len(chosen), "generation": generation,
                "generations_logged": max(max(gens) for gens in trials.values()), "pick": pick}
         for name, key in CELLS.items():
             row[name], row[name + "_std"] = _ms(_value(r, key) for r in chosen)
         row["ood_percent"] = chosen[0]["ood_percent"]
+        row["kind"] = chosen[0].get("kind", "chain")
+        if row["kind"] == LLM:
+            row.update({name: int(sum(r.get(name, 0) for r in chosen)) for name in LLM_COUNTS})
         row.update(_paper_cells(dataset, method))
         out.append(row)
     return out
@@ -162,18 +178,32 @@ def per_generation(rows: list[dict]) -> list[dict]:
     return out
 
 
+def _paper_cell(table, std, key: str, dataset: str) -> str:
+    """The paper's "F1 macro (weighted) / ECE" with stds where it gives them; "" where it has no such row."""
+    v, s = table.get(key, {}).get(dataset), std.get(key, {}).get(dataset)
+    if v is None:
+        return ""
+    s = s or (math.nan,) * 3
+    return f"{_paper_pm(v[0], s[0])} ({_paper_pm(v[1], s[1])}) / {_paper_pm(v[2], s[2])}"
+
+
 def _paper_cells(dataset: str, method: str) -> dict[str, str]:
     def cell(table, std, key) -> str:
-        v, s = table.get(key, {}).get(dataset), std.get(key, {}).get(dataset)
-        if v is None:
-            return ""
-        s = s or (math.nan,) * 3
-        return f"{_paper_pm(v[0], s[0])} ({_paper_pm(v[1], s[1])}) / {_paper_pm(v[2], s[2])}"
+        return _paper_cell(table, std, key, dataset)
 
+    if method in LLM_ID_TABLE:
+        return {"paper_id": cell(LLM_ID_TABLE, LLM_ID_STD, method), "paper_ood_ft": "",
+                "paper_ood_noft": cell(LLM_OOD_TABLE, LLM_OOD_STD, method), "paper_generation": ""}
     gen = PAPER_GENERATION["id"].get(method, {}).get(dataset)
     return {"paper_id": cell(ID_TABLE, ID_STD, method), "paper_ood_ft": cell(OOD_TABLE, OOD_STD, method),
             "paper_ood_noft": cell(OOD_TABLE, OOD_STD, "ce_no_ft") if method == "ce" else "",
             "paper_generation": gen or ""}
+
+
+def _baselines_not_run(dataset: str, rows: list[dict]) -> list[str]:
+    """The paper's baseline rows with a value for `dataset` that no current run has reported."""
+    ran = {r["method"] for r in rows}
+    return [m for m in BASELINE_ROWS if m not in ran and dataset in ID_TABLE.get(m, {})]
 
 
 def _pm(mean: float, std: float, digits: int = 2) -> str:
@@ -191,6 +221,38 @@ def _gen_label(r: dict) -> str:
     return r["generation"] if r["pick"] == PER_SEED else f"g{r['generation']}"
 
 
+def _unusable(r: dict, split: str) -> str:
+    return f"{r[split + '_unusable']}/{r[split + '_answers']}"
+
+
+def _llm_tables(buf: io.StringIO, dataset: str, rows: list[dict]) -> None:
+    """The LLM rows of Tables 1 and 2 for one dataset: every paper row (n/a where it has not run),
+    then any other LLM row that ran; unusable answers (all prompts together) beside each cell."""
+    ran = {r["method"]: r for r in rows}
+    methods = list(LLM_PRESETS) + sorted(set(ran) - set(LLM_PRESETS))
+    buf.write(f"\n### {dataset}: LLM baselines (Table 1 layout: ID test; Table 2 layout: OOD test without "
+              "fine-tuning)\n\nCells are mean±std over a row's prompts (few-shot: one seed per prompt; "
+              "zero-shot: one greedy run). Unusable: answers that named no label or gave no readable confidence, "
+              "of all answers, scored as wrong with confidence 1/K.\n\n")
+    buf.write("| method | paper row | prompts | ID F1 macro (weighted) | ID ECE | ID unusable | paper ID F1 (w) / ECE | "
+              "OOD F1 macro (weighted) | OOD ECE | OOD unusable | paper OOD F1 (w) / ECE |\n"
+              "|---|---|---|---|---|---|---|---|---|---|---|\n")
+    for method in methods:
+        r = ran.get(method)
+        paper = _paper_cells(dataset, method)
+        row = LLM_PRESETS[method].paper_row if method in LLM_PRESETS else ""
+        if r is None:
+            buf.write(f"| {method} | {row} | 0 | n/a | n/a | n/a | {paper['paper_id']} | n/a | n/a | n/a | "
+                      f"{paper['paper_ood_noft']} |\n")
+            continue
+        buf.write(f"| {method} | {row} | {r['seeds']} | "
+                  f"{_pm(r['id_macro_f1'], r['id_macro_f1_std'])} ({_pm(r['id_weighted_f1'], r['id_weighted_f1_std'])}) | "
+                  f"{_pm(r['id_ece'], r['id_ece_std'])} | {_unusable(r, 'test')} | {paper['paper_id']} | "
+                  f"{_pm(r['ood_noft_macro_f1'], r['ood_noft_macro_f1_std'])} "
+                  f"({_pm(r['ood_noft_weighted_f1'], r['ood_noft_weighted_f1_std'])}) | "
+                  f"{_pm(r['ood_noft_ece'], r['ood_noft_ece_std'])} | {_unusable(r, 'ood')} | {paper['paper_ood_noft']} |\n")
+
+
 def _markdown(summary: list[dict], per_gen: list[dict], skipped: int) -> str:
     buf = io.StringIO()
     pick = summary[0]["pick"] if summary else SEED_MEAN
@@ -198,21 +260,28 @@ def _markdown(summary: list[dict], per_gen: list[dict], skipped: int) -> str:
             "(dataset, method), as the paper reports" if pick == SEED_MEAN else
             "each seed's own best generation by ID validation macro F1 (per-seed pick: matches no column of the paper's)")
     buf.write(f"\nReported generation: {rule}. Cells are mean±std over seeds (sample std); the paper's "
-              "values (mean±std over 5 seeds, roberta-base) stand beside them with the generation they come from.\n")
+              "values (mean±std over 5 seeds, roberta-base; electra_lcl: ELECTRA-base) stand beside them with the "
+              "generation they come from.\n")
     if skipped:
         buf.write(f"\nSkipped {skipped} MLflow run(s) that are not current (superseded by a changed plan, trials no "
                   "longer in the spec, or made by an emocal without plan fingerprints).\n")
     footnotes: list[str] = []
     for dataset in sorted({r["dataset"] for r in summary}):
-        rows = [r for r in summary if r["dataset"] == dataset]
+        _llm_tables(buf, dataset, [r for r in summary if r["dataset"] == dataset and r.get("kind") == LLM])
+        rows = [r for r in summary if r["dataset"] == dataset and r.get("kind") != LLM]
+        if not rows:
+            continue
         buf.write(f"\n### {dataset}: ID test (Table 1 layout)\n\n")
-        buf.write("| method | seeds | gen | F1 macro (weighted) | ECE | paper F1 macro (weighted) / ECE | paper gen |\n"
-                  "|---|---|---|---|---|---|---|\n")
+        buf.write("| method | encoder | seeds | gen | F1 macro (weighted) | ECE | paper F1 macro (weighted) / ECE | "
+                  "paper gen |\n|---|---|---|---|---|---|---|---|\n")
         for r in rows:
-            buf.write(f"| {r['method']} | {r['seeds']} | {_gen_label(r)} | "
+            buf.write(f"| {r['method']} | {r['encoder']} | {r['seeds']} | {_gen_label(r)} | "
                       f"{_pm(r['id_macro_f1'], r['id_macro_f1_std'])} ({_pm(r['id_weighted_f1'], r['id_weighted_f1_std'])}) | "
                       f"{_pm(r['id_ece'], r['id_ece_std'])} | {r['paper_id']} | "
                       f"{'g' + str(r['paper_generation']) if r['paper_generation'] else ''} |\n")
+        for method in _baselines_not_run(dataset, rows):
+            buf.write(f"| {method} | {get_method(method).model} | 0 | n/a | n/a (n/a) | n/a | "
+                      f"{_paper_cells(dataset, method)['paper_id']} |  |\n")
         p = rows[0]["ood_percent"]
         if any(not math.isnan(r["ood_noft_macro_f1"]) for r in rows):
             title = f"after {p:g}% fine-tuning, and without" if p is not None else "without fine-tuning"
@@ -278,7 +347,8 @@ def build_report(uri: str, experiment: str, out_dir: str | Path | None = None, o
         (out / "report.md").write_text(f"# {experiment}\n{text}")
         for name, table in (("report.csv", summary), ("report_generations.csv", per_gen)):
             with open(out / name, "w", newline="") as f:
-                writer = csv.DictWriter(f, fieldnames=list(table[0]))
+                # LLM rows add their unusable-answer counts: every row's columns, blank where a row has none
+                writer = csv.DictWriter(f, fieldnames=list(dict.fromkeys(k for row in table for k in row)), restval="")
                 writer.writeheader()
                 writer.writerows(table)
     return text
@@ -294,7 +364,8 @@ def diagrams(uri: str, experiment: str, dataset: str, out_dir: str | Path, seed:
 
     client = MlflowClient(uri)
     rows, _ = collect(uri, experiment)
-    rows = [r for r in rows if r["dataset"] == dataset and (methods is None or r["method"] in methods)]
+    rows = [r for r in rows if r["dataset"] == dataset and r.get("kind") != LLM  # an LLM states one confidence: no diagram
+            and (methods is None or r["method"] in methods)]
     if not rows:
         raise SystemExit(f"no finished trials of dataset {dataset!r} in experiment {experiment!r}")
     g_star = {(d, m): reported_generation(trials) for (d, m), trials in _groups(rows).items()}

@@ -17,6 +17,8 @@ from pathlib import Path
 import yaml
 
 from trainables.data import DATASETS, DataError, UserDatasetSpec, check_files
+from trainables.llm.generate import local_folder_problem
+from trainables.llm.methods import LLM_PRESETS, OPTIONS as LLM_OPTIONS, LLMMethodConfig
 from trainables.methods.registry import DistillConfig, MethodConfig, MixupConfig, get_method, list_methods
 from trainables.models import PACKAGED_MINILM
 from trainables.stage import OODConfig
@@ -52,6 +54,7 @@ class Resources:
     max_failures: int = 2  # a trial whose worker dies restarts at its last finished generation
     placement_strategy: str = "PACK"  # PACK keeps a trial on one node; SPREAD puts its tasks beside it
     stage_wait_hours: float = 24.0  # the longest a trial waits for a stage another trial is training
+    gpus_per_llm_trial: float = 1.0  # an 8-9B LLM in bf16 takes most of a card: a whole GPU per LLM trial
 
 
 @dataclass(frozen=True)
@@ -70,7 +73,7 @@ class SweepSpec:
     name: str
     seeds: tuple[int, ...]
     datasets: tuple[DatasetEntry, ...]
-    methods: tuple[MethodConfig, ...]
+    methods: tuple[MethodConfig | LLMMethodConfig, ...]
     model: str
     max_length: int
     generations: int
@@ -181,18 +184,65 @@ def _merge(*layers: dict | None) -> dict:
     return out
 
 
-def _method(entry, i: int, generations: int) -> MethodConfig:
+_METHOD_KEYS = ("name", "base", "teacher", "distill", "post_hoc_ts", "report_generation", "description", "model",
+                "train")
+
+
+def _train_overrides(inherited: tuple[tuple[str, object], ...], values, where: str) -> tuple[tuple[str, object], ...]:
+    """A method's own training settings: its base preset's (e.g. electra_lcl's batch size 10, 5
+    epochs) with the spec entry's `train` on top, checked as `train` settings are, kept as sorted
+    (field, value) pairs."""
+    if not isinstance(values or {}, dict):
+        _fail(where, f"expected a mapping of training settings (e.g. {{epochs: 5, batch_size: 10}}), got {values!r}")
+    merged = {**dict(inherited), **(values or {})}
+    checked = build(TrainConfig, merged, where)
+    return tuple((k, getattr(checked, k)) for k in sorted(merged))
+
+
+def _known_methods() -> str:
+    return ", ".join(sorted(list_methods() + list(LLM_PRESETS)))
+
+
+def _llm_method(entry, where: str) -> LLMMethodConfig:
+    """An LLM row: a preset by name, or a mapping with `base` (a preset) and overrides."""
+    if isinstance(entry, str):
+        return LLM_PRESETS[entry]
+    unknown = set(entry) - {"name", "base", "description", *LLM_OPTIONS}
+    if unknown:
+        _fail(where, f"unknown key(s) {sorted(unknown)}; an LLM method is name, base, description, "
+                     f"{', '.join(LLM_OPTIONS)}")
+    base = LLM_PRESETS[entry.get("base", entry.get("name"))]
+    changes = {k: _check_type(entry[k], typing.get_type_hints(LLMMethodConfig)[k], f"{where}.{k}")
+               for k in LLM_OPTIONS if k in entry}
+    if "model" in changes:
+        changes["model"] = _model(changes["model"], f"{where}.model")
+        if Path(changes["model"]).is_dir() and (problem := local_folder_problem(changes["model"])):
+            _fail(f"{where}.model", problem)
+    return dataclasses.replace(base, name=entry.get("name", base.name),
+                               description=entry.get("description", f"custom ({base.name})"), **changes)
+
+
+def _method(entry, i: int, generations: int) -> MethodConfig | LLMMethodConfig:
     where = f"methods[{i}]"
+    if (entry in LLM_PRESETS if isinstance(entry, str) else
+            isinstance(entry, dict) and entry.get("base", entry.get("name")) in LLM_PRESETS):
+        method = _llm_method(entry, where)
+        _check_name(method.name, f"{where}.name" if isinstance(entry, dict) else where, "method")
+        try:
+            method.validate()
+        except ValueError as exc:
+            _fail(where, str(exc))
+        return method
     if isinstance(entry, str):
         try:
             method = get_method(entry)
-        except ValueError as exc:
-            _fail(where, str(exc))
+        except ValueError:
+            _fail(where, f"unknown method {entry!r}; known methods: {_known_methods()}")
     elif isinstance(entry, dict):
         entry = dict(entry)
-        unknown = set(entry) - {"name", "base", "teacher", "distill", "post_hoc_ts", "report_generation", "description"}
+        unknown = set(entry) - set(_METHOD_KEYS)
         if unknown:
-            _fail(where, f"unknown key(s) {sorted(unknown)}; a method is name, base, teacher, distill, post_hoc_ts, report_generation")
+            _fail(where, f"unknown key(s) {sorted(unknown)}; a method is {', '.join(_METHOD_KEYS)}")
         if "name" not in entry:
             _fail(where, "a custom method needs a name")
         base = get_method(entry["base"]) if "base" in entry else MethodConfig(name="", description="")
@@ -201,9 +251,12 @@ def _method(entry, i: int, generations: int) -> MethodConfig:
         method = dataclasses.replace(
             base, name=entry["name"], description=entry.get("description", f"custom ({entry.get('base', 'from options')})"),
             teacher=teacher, distill=distill, post_hoc_ts=entry.get("post_hoc_ts", base.post_hoc_ts),
-            report_generation=entry.get("report_generation", base.report_generation))
+            report_generation=entry.get("report_generation", base.report_generation),
+            model=_model(_check_type(entry["model"], str, f"{where}.model"), f"{where}.model")
+            if "model" in entry else base.model,
+            train=_train_overrides(base.train, entry.get("train"), f"{where}.train"))
     else:
-        _fail(where, f"expected a method name ({', '.join(list_methods())}) or a mapping")
+        _fail(where, f"expected a method name ({_known_methods()}) or a mapping")
     _check_name(method.name, f"{where}.name" if isinstance(entry, dict) else where, "method")
     method = method.with_default_generations(generations)
     try:
@@ -284,9 +337,13 @@ def _parse(raw: dict, source_path: str, data_root: str | None, check_data: bool)
     if not 1 <= generations <= 10:
         _fail("generations", f"{generations} is out of range 1..10 (the paper uses 4)")
     if not isinstance(raw["methods"], list) or not raw["methods"]:
-        _fail("methods", f"give a list of methods: {', '.join(list_methods())}")
+        _fail("methods", f"give a list of methods: {_known_methods()}")
     methods = tuple(_method(m, i, generations) for i, m in enumerate(raw["methods"]))
     _require_unique([m.name for m in methods], "methods", "method")
+    for i, m in enumerate(methods):
+        if isinstance(m, LLMMethodConfig) and m.prompts > len(seeds):
+            _fail(f"methods[{i}]", f"{m.name} has {m.prompts} few-shot prompts, one per seed, but the spec has "
+                                   f"{len(seeds)} seed(s); add seeds or set prompts: {len(seeds)} in a method mapping")
     if not isinstance(raw["datasets"], list) or not raw["datasets"]:
         _fail("datasets", f"give a list of datasets: {', '.join(sorted(k for k, v in DATASETS.items() if v.role == 'id'))}")
     train_top = raw.get("train") or {}
@@ -296,6 +353,14 @@ def _parse(raw: dict, source_path: str, data_root: str | None, check_data: bool)
             _fail(key, "expected a mapping of settings")
     datasets = tuple(_dataset(d, i, train_top, ood_top) for i, d in enumerate(raw["datasets"]))
     _require_unique([d.name for d in datasets], "datasets", "dataset")
+    for i, method in enumerate(methods):  # a method's own training settings, over each dataset's
+        if isinstance(method, LLMMethodConfig):  # nothing trained
+            continue
+        for d in datasets:
+            try:
+                method.train_config(d.train).validate()
+            except ValueError as exc:
+                _fail(f"methods[{i}].train", f"{exc} (with dataset {d.name})")
     calib = raw.get("calibration") or {}
     if set(calib) - {"n_bins"}:
         _fail("calibration", f"unknown key(s) {sorted(set(calib) - {'n_bins'})}; known: n_bins")
@@ -303,14 +368,16 @@ def _parse(raw: dict, source_path: str, data_root: str | None, check_data: bool)
     if n_bins < 1:
         _fail("calibration.n_bins", "must be >= 1")
     resources = build(Resources, raw.get("resources"), "resources")
-    if resources.cpus_per_trial <= 0.01 or resources.gpus_per_trial < 0:
-        _fail("resources", "cpus_per_trial must be > 0.01 and gpus_per_trial >= 0")
+    if resources.cpus_per_trial <= 0.01 or resources.gpus_per_trial < 0 or resources.gpus_per_llm_trial < 0:
+        _fail("resources", "cpus_per_trial must be > 0.01, gpus_per_trial and gpus_per_llm_trial >= 0")
     if not resources.stage_wait_hours > 0:
         _fail("resources.stage_wait_hours", "must be > 0 (hours a trial waits for a stage another trial trains)")
     if resources.placement_strategy not in ("PACK", "SPREAD", "STRICT_PACK", "STRICT_SPREAD"):
         _fail("resources.placement_strategy", "use PACK, SPREAD, STRICT_PACK or STRICT_SPREAD")
-    if resources.gpus_per_trial > 1 and resources.gpus_per_trial != int(resources.gpus_per_trial):
-        _fail("resources.gpus_per_trial", "above 1 a trial takes whole GPUs (e.g. 2), below 1 a fraction (e.g. 0.25)")
+    for key in ("gpus_per_trial", "gpus_per_llm_trial"):
+        gpus = getattr(resources, key)
+        if gpus > 1 and gpus != int(gpus):
+            _fail(f"resources.{key}", "above 1 a trial takes whole GPUs (e.g. 2), below 1 a fraction (e.g. 0.25)")
     max_length = _check_type(raw.get("max_length", 128), int, "max_length")
     if not 8 <= max_length <= 4096:
         _fail("max_length", f"{max_length} is out of range 8..4096")
@@ -327,16 +394,17 @@ def _parse(raw: dict, source_path: str, data_root: str | None, check_data: bool)
     return spec
 
 
-def _model(name: str) -> str:
+def _model(name: str, where: str = "model") -> str:
     """A local model folder as an absolute path (trials run in folders of their own, on other
-    nodes); a hub name or the packaged MiniLM as given."""
+    nodes); a hub name or the packaged MiniLM as given. The sweep's `model` and a method's own
+    (`methods[i].model`) mean the same."""
     if name.startswith("packaged:"):
         return name
     path = Path(name).expanduser()
     if path.is_dir():
         return str(path.resolve())
     if name.startswith(("/", "./", "../", "~")):
-        _fail("model", f"{name} is not a folder; give a local model folder (one from_pretrained loads) or a hub name")
+        _fail(where, f"{name} is not a folder; give a local model folder (one from_pretrained loads) or a hub name")
     return name
 
 

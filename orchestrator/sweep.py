@@ -25,6 +25,7 @@ import yaml
 from orchestrator.dashboard import access_hint, check_dashboard_host
 from orchestrator.plan import build_plan, launch_order, plan_summary
 from orchestrator.spec import SpecError, SweepSpec, load_spec
+from trainables.llm.methods import LLMMethodConfig
 
 _logger = logging.getLogger("orchestrator.sweep")
 
@@ -68,14 +69,22 @@ def print_plan(spec: SweepSpec, summary: dict, fmt: str) -> None:
         print(json.dumps(summary, indent=1))
         return
     print(f"spec {spec.name}: {len(summary['trials'])} trials "
-          f"({len(spec.seeds)} seeds x {len(spec.datasets)} datasets x {len(spec.methods)} methods), model {spec.model}")
+          f"({len(spec.seeds)} seeds x {len(spec.datasets)} datasets x {len(spec.methods)} methods; an LLM row "
+          f"has one trial per prompt), model {spec.model}")
     for t in summary["trials"]:
-        print(f"  {t['trial']:<48} generations {t['generations']}  stages {len(t['stages'])}")
+        if "shots_per_class" in t:
+            what = f"LLM {t['model']}, {t['shots_per_class']} shots per class"
+        else:
+            what = f"generations {t['generations']}"
+            what += "" if t["model"] == spec.model else f"  model {t['model']}"
+            what += "".join(f"  {k} {v}" for k, v in t["train_overrides"].items())
+        print(f"  {t['trial']:<48} {what}  stages {len(t['stages'])}")
     saved = summary["stages_total"] - summary["stages_unique"]
     print(f"stages: {summary['stages_total']} needed, {summary['stages_unique']} unique "
           f"({saved} shared, trained once)")
     r = summary["resources"]
-    print(f"resources per trial: {r['cpus_per_trial']} CPU, {r['gpus_per_trial']} GPU")
+    print(f"resources per trial: {r['cpus_per_trial']} CPU, {r['gpus_per_trial']} GPU "
+          f"({r['gpus_per_llm_trial']} GPU for an LLM trial)")
 
 
 def check_resume_spec(run_dir: Path, spec: SweepSpec, resume: bool) -> None:
@@ -117,6 +126,10 @@ def check_resources(spec: SweepSpec, available: dict, cluster: bool) -> None:
                "this machine's GPUs)")
         raise SpecError(f"resources.gpus_per_trial is {res.gpus_per_trial:g} but the Ray instance has "
                         f"{gpus:g} GPU(s), so no trial could start; {fix}")
+    if any(isinstance(m, LLMMethodConfig) for m in spec.methods) and res.gpus_per_llm_trial > gpus:
+        raise SpecError(f"resources.gpus_per_llm_trial is {res.gpus_per_llm_trial:g} (an 8-9B LLM wants a whole GPU) "
+                        f"but the Ray instance has {gpus:g} GPU(s), so no LLM trial could start; add a GPU, or set "
+                        "resources.gpus_per_llm_trial: 0 to generate on the CPU (only for tiny models)")
     if res.cpus_per_trial > cpus:
         raise SpecError(f"resources.cpus_per_trial is {res.cpus_per_trial:g} but the Ray instance has {cpus:g} "
                         f"CPU(s), so no trial could start; lower it (or --num-cpus N)")
@@ -130,7 +143,7 @@ def run_sweep(spec: SweepSpec, args: argparse.Namespace) -> int:
     from orchestrator.cluster import ClusterError, check_nodes
     from orchestrator.tracking import describe_experiment, ensure_experiment, mark_unfinished, sync_runs, tracking_uri
     from orchestrator.recorder import RunRecorder, write_state
-    from orchestrator.trial import planned_run, run_trial, trial_store_root
+    from orchestrator.trial import planned_run, run_trial, trial_gpus, trial_store_root
 
     trials = build_plan(spec)
     run_dir = Path(args.output).resolve() / spec.name
@@ -154,7 +167,8 @@ def run_sweep(spec: SweepSpec, args: argparse.Namespace) -> int:
     try:
         check_resources(spec, ray.cluster_resources(), bool(args.address))
         if args.address:  # every node sees the run folder, the same data, model and version
-            nodes = check_nodes(run_dir, _data_sources(spec), spec.model)
+            models = tuple(sorted({spec.model} | {m.model for m in spec.methods if m.model is not None}))
+            nodes = check_nodes(run_dir, _data_sources(spec), models)
             print(f"cluster check: {nodes} node(s) see the run folder, the same data, model and emocal version",
                   flush=True)
     except (ClusterError, SpecError) as exc:
@@ -179,17 +193,21 @@ def run_sweep(spec: SweepSpec, args: argparse.Namespace) -> int:
             {t.key: str(trial_store_root(store_root, not args.no_reuse, t.key)) for t in trials})
         sweep = {"store_root": str(store_root), "reuse": not args.no_reuse,
                  "task_cpus": res.cpus_per_trial - TASK_HEAD_CPU, "task_gpus": res.gpus_per_trial,
-                 "stage_wait_s": res.stage_wait_hours * 3600}
+                 "llm_task_gpus": res.gpus_per_llm_trial, "stage_wait_s": res.stage_wait_hours * 3600}
 
-        bundle = {"CPU": res.cpus_per_trial - TASK_HEAD_CPU}
-        if res.gpus_per_trial:
-            bundle["GPU"] = res.gpus_per_trial
         # the plans ride along with the trainable (tune.with_parameters, via the object store);
         # a trial's config is only its key, which is also its name and folder
-        plans = {t.key: t.to_dict() for t in launch_order(trials)}
-        trainable = tune.with_resources(tune.with_parameters(run_trial, plans=plans, sweep=sweep),
-                                        tune.PlacementGroupFactory([{"CPU": TASK_HEAD_CPU}, bundle],
-                                                                   strategy=res.placement_strategy))
+        ordered = launch_order(trials)
+        plans = {t.key: t.to_dict() for t in ordered}
+        gpus = {t.key: trial_gpus(t, res) for t in ordered}  # LLM trials take their own share (a whole GPU)
+
+        def resources(config: dict) -> tune.PlacementGroupFactory:
+            bundle = {"CPU": res.cpus_per_trial - TASK_HEAD_CPU}
+            if gpus[config["trial"]]:
+                bundle["GPU"] = gpus[config["trial"]]
+            return tune.PlacementGroupFactory([{"CPU": TASK_HEAD_CPU}, bundle], strategy=res.placement_strategy)
+
+        trainable = tune.with_resources(tune.with_parameters(run_trial, plans=plans, sweep=sweep), resources)
         if restore:
             tuner = tune.Tuner.restore(str(tune_dir / "trials"), trainable, resume_unfinished=True, resume_errored=True)
         else:

@@ -30,6 +30,7 @@ VERSION_TAG, REVISION_TAG = "emocal.version", "emocal.git_commit"
 # MLflow 3's UI opens an experiment on its GenAI overview unless it is a model-training one
 # (the UI reads this tag; "custom_model_development" shows the runs table first).
 EXPERIMENT_KIND_TAG, MODEL_TRAINING = "mlflow.experimentKind", "custom_model_development"
+KIND_TAG = "emocal.kind"  # "llm" for an LLM baseline's run; absent for a chain's
 PROBE_METRIC = "test_macro_f1"  # logged for every generation; its steps say which are done
 
 

@@ -25,8 +25,8 @@ import ray
 from ray import tune
 
 from orchestrator.placement import StageTask, task_device
-from orchestrator.plan import TrialPlan
-from orchestrator.tracking import PlannedRun
+from orchestrator.plan import LLMTrialPlan, TrialPlan, plan_from_dict
+from orchestrator.tracking import KIND_TAG, PlannedRun
 from trainables.stage import StageSpec
 from trainables.store import StageStore
 from trainables.train import DivergedError
@@ -41,6 +41,7 @@ FAULT_ENV = "EMOCAL_FAULT_KILL_TRIAL"
 # Tune's progress table shows the first few metrics of a report: generation, trained or shared,
 # then these in this order
 REPORTED = ("val_macro_f1", "test_ece", "test_macro_f1", "test_weighted_f1", "test_ece_ts", "temperature", "ood_ece")
+LLM_REPORTED = ("test_macro_f1", "test_ece", "test_unusable", "ood_macro_f1", "ood_ece", "ood_unusable")
 
 
 def _run_stage(spec_dict: dict, parent_weights, parent_result, data_map, store_root: str, threads: int,
@@ -60,6 +61,25 @@ def _run_stage(spec_dict: dict, parent_weights, parent_result, data_map, store_r
 
 
 run_stage_task = StageTask(_run_stage, num_returns=2)
+
+
+def _run_llm_stage(spec_dict: dict, store_root: str, threads: int, label: str = "") -> dict:
+    """An LLM stage as a Ray task; returns its result."""
+    import torch
+
+    from trainables.llm.stage import LLMStageSpec, run_llm_stage
+
+    torch.set_num_threads(max(1, threads))
+    _label_logs(label)
+    for name in ("trainables.llm.stage", "trainables.llm.generate"):
+        logging.getLogger(name).setLevel(logging.INFO)
+    device, seen = task_device(spec_dict.get("device", "auto"))
+    spec = LLMStageSpec.from_dict({**spec_dict, "device": device})
+    result = run_llm_stage(spec, StageStore(store_root))
+    return {**result, "node_id": ray.get_runtime_context().get_node_id(), "placement": seen}
+
+
+run_llm_stage_task = StageTask(_run_llm_stage)
 
 
 def _label_logs(label: str) -> None:
@@ -157,10 +177,41 @@ def _spec_dict(spec: StageSpec) -> dict:
     return dataclasses.asdict(spec)
 
 
+def trial_gpus(plan: TrialPlan | LLMTrialPlan, resources) -> float:
+    """GPUs of one trial: an LLM trial's own share (a whole card by default), else the chains'."""
+    return resources.gpus_per_llm_trial if isinstance(plan, LLMTrialPlan) else resources.gpus_per_trial
+
+
+def run_llm_trial(plan: LLMTrialPlan, store: StageStore, sweep: dict) -> None:
+    """An LLM trial: find its one stage in the store or run it as a Ray task, then report it to Tune.
+
+    No checkpoint: the stage store is the trial's state (a restarted trial finds its stage there).
+    """
+    spec = plan.stages[0]
+    key = spec.key()
+    holder = f"trial {plan.key} on {socket.gethostname()}, pid {os.getpid()}"
+    result, placement, trained = None, {}, False
+    if not store.has(key):
+        with store.claim(key, timeout_s=sweep.get("stage_wait_s"), holder=holder) as must_run:
+            if must_run:
+                task = run_llm_stage_task.options(sweep["task_cpus"], sweep["llm_task_gpus"])
+                result = ray.get(task.remote(_spec_dict(spec), str(store.root), max(1, round(sweep["task_cpus"])),
+                                             f"{plan.key} llm"))
+                placement, trained = result.pop("placement"), True
+                result.pop("node_id")
+    if result is None:  # run before (a restart, or a zero-shot stage another seed's trial ran)
+        result = store.load_result(key)
+    metrics = {k: result["metrics"][k] for k in LLM_REPORTED if k in result["metrics"]}
+    tune.report({"generation": spec.generation, "stage_trained": int(trained), **metrics, "stage": key,
+                 "task_gpu_ids": placement.get("gpu_ids", ""), "task_device": placement.get("device", "")})
+
+
 def run_trial(config: dict, plans: dict[str, dict], sweep: dict) -> None:
     """The Tune function trainable: config {"trial": key}; plans and sweep settings via with_parameters."""
-    plan = TrialPlan.from_dict(plans[config["trial"]])
+    plan = plan_from_dict(plans[config["trial"]])
     store = StageStore(trial_store_root(sweep["store_root"], sweep["reuse"], plan.key))
+    if isinstance(plan, LLMTrialPlan):
+        return run_llm_trial(plan, store, sweep)
     start = 0
     checkpoint = tune.get_checkpoint()
     if checkpoint is not None:
@@ -189,8 +240,17 @@ def run_trial(config: dict, plans: dict[str, dict], sweep: dict) -> None:
                          "stage": spec.key(), **nodes}, checkpoint=tune.Checkpoint.from_directory(tmp))
 
 
-def planned_run(plan: TrialPlan, spec_name: str) -> PlannedRun:
+def planned_run(plan: TrialPlan | LLMTrialPlan, spec_name: str) -> PlannedRun:
     """The trial's MLflow run as the driver creates it: tags to filter and group by, params."""
+    if isinstance(plan, LLMTrialPlan):
+        m, stage = plan.method, plan.stages[0]
+        tags = {"seed": str(plan.seed), "dataset": plan.dataset, "method": m.name, "generations": "1",
+                "emocal.ece": "raw", "emocal.report_generation": "best", KIND_TAG: LLMTrialPlan.kind}
+        params = {"seed": plan.seed, "dataset": plan.dataset, "method": m.name, "model": m.model,
+                  "shots_per_class": m.shots_per_class, "prompts": m.prompts, "max_new_tokens": m.max_new_tokens,
+                  "batch_size": m.batch_size, "max_eval": stage.data.max_eval or "", "spec": spec_name,
+                  "n_bins": stage.n_bins}
+        return PlannedRun(plan.key, plan.fingerprint, tags, params)
     tags = {"seed": str(plan.seed), "dataset": plan.dataset, "method": plan.method.name,
             "generations": str(len(plan.stages)), "emocal.ece": "ts" if plan.method.reports_scaled_ece else "raw",
             "emocal.report_generation": plan.method.report_generation}

@@ -44,3 +44,21 @@ def tiny_model(tmp_path_factory) -> str:
     from trainables.models import save_tiny_encoder
 
     return save_tiny_encoder(tmp_path_factory.mktemp("tiny-encoder"))
+
+
+@pytest.fixture(scope="session")
+def tiny_electra(tmp_path_factory) -> str:
+    """A folder with a tiny random ELECTRA discriminator encoder (2 layers, 32 wide, 16-wide
+    embeddings projected up, as ELECTRA's are) and the MiniLM tokenizer: the same uncased
+    30522-token WordPiece vocabulary google/electra-base-discriminator uses."""
+    from transformers import ElectraConfig, ElectraModel
+
+    from trainables.models import PACKAGED_MINILM, load_tokenizer
+
+    out = tmp_path_factory.mktemp("tiny-electra")
+    torch.manual_seed(0)
+    config = ElectraConfig(vocab_size=30522, embedding_size=16, hidden_size=32, num_hidden_layers=2,
+                           num_attention_heads=2, intermediate_size=64, max_position_embeddings=128)
+    ElectraModel(config).save_pretrained(out)
+    load_tokenizer(PACKAGED_MINILM).save_pretrained(out)
+    return str(out)

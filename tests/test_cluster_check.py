@@ -12,7 +12,7 @@ def expected(tmp_path, data_root, **changes) -> Expected:
     (tmp_path / ".node-check").write_text("tok3n")
     fields = dict(run_dir=str(tmp_path), marker=".node-check", token="tok3n",
                   data={"isear": ("isear", str(data_root), 13, data_fingerprint("isear", data_root, 13))},
-                  model=PACKAGED_MINILM, version=package_version())
+                  models=(PACKAGED_MINILM,), version=package_version())
     return Expected(**{**fields, **changes})
 
 
@@ -29,7 +29,8 @@ def test_a_node_without_the_run_folder_is_named_with_the_fix(tmp_path, data_root
 
 
 def test_other_data_another_model_path_or_version_are_each_named(tmp_path, data_root):
-    e = expected(tmp_path, data_root, model=str(tmp_path / "models" / "roberta"))
+    """A method's own model (electra_lcl's) is checked as the sweep's is."""
+    e = expected(tmp_path, data_root, models=(PACKAGED_MINILM, str(tmp_path / "models" / "roberta")))
     seen = probe(e)
     seen.update(data={"isear": "unreadable (no such file)"}, version="0.0.0")
     found = "\n".join(problems(e, "n3", seen))

@@ -16,7 +16,7 @@ from trainables.batching import Encoded, encode
 from trainables.calibration import classification_metrics
 from trainables.cartography import DataMap
 from trainables.methods import PRESETS, get_method, list_methods
-from trainables.methods.losses import CrossEntropyTask, DistillTask, MixupTask
+from trainables.methods.losses import CrossEntropyTask, DistillTask, LabelAwareContrastiveTask, MixupTask
 from trainables.methods.partners import SaliencyPartners, _search_numpy, _search_torch, saliency, similarity_partners
 from trainables.methods.registry import DistillConfig, MethodConfig, MixupConfig
 from trainables.models import build_model, load_tokenizer
@@ -50,6 +50,7 @@ PRESET_RECIPE = {
     "ea66_m_mixup": "ea66", "ea66_m_mixup_ts": "ea66", "1g_sd_ea66": "ea66", "1g_csd_ea66": "ea66",
     "ea_m_mixup": "ea", "ea_mixup_csd": "ea",
     "sim_m_mixup": "sim", "sim_mixup_csd": "sim", "sim_mixup_csd_scaled_student": "sim",
+    "electra_lcl": "lcl",
 }
 TABLE = np.random.default_rng(6).normal(size=(12, 5)) * 1.5  # TokenTableNet's features, 5 wide
 HEAD_W, HEAD_B = np.random.default_rng(7).normal(size=(6, 5)), np.random.default_rng(8).normal(size=6) * 0.5
@@ -99,11 +100,11 @@ def test_options_at_their_bounds_are_accepted():
     MethodConfig("x", "", distill=DistillConfig("none", generations=1)).validate()
 
 
-def teacher_task(recipe: MixupConfig, data: Encoded, data_map: dict = DATA_MAP):
+def teacher_task(recipe: MixupConfig, data: Encoded, data_map: dict = DATA_MAP, model: str = "m"):
     """Generation 1's task and epoch rows, from the production `stage._teacher_task`."""
-    spec = StageSpec(generation=1, seed=0, data=DataConfig("isear", None, "", "m"), train=TrainConfig(),
-                     teacher=recipe, distill=DistillConfig())
-    return _teacher_task(spec, PreparedData(None, data, None, None, None, None), data_map)
+    spec = StageSpec(generation=1, seed=0, data=DataConfig("isear", None, "", model), train=TrainConfig(),
+                     teacher=recipe, distill=DistillConfig(), device="cpu")
+    return _teacher_task(spec, PreparedData(None, data, None, None, None, None), data_map, 6)
 
 
 @pytest.mark.parametrize("name", list_methods())
@@ -114,7 +115,7 @@ def test_every_preset_takes_a_training_step(tiny, name):
     rng = np.random.default_rng(0)
     model = build_model(model_path, 6, seed=0)
     before = model.out_proj.weight.detach().clone()
-    tasks = [teacher_task(method.teacher, data)[0]]
+    tasks = [teacher_task(method.teacher, data, model=model_path)[0]]
     if method.distill.kind != "none":
         tasks.append(DistillTask(rng.normal(size=(len(data), 6)), 2.0, method.distill.scale_student))
     for task in tasks:
@@ -153,13 +154,17 @@ def _partners_seen(partners, rows, rng, draws: int = 200) -> set[int]:
 
 
 @pytest.mark.parametrize("name", list_methods())
-def test_each_preset_gets_its_teacher_recipe(name):
+def test_each_preset_gets_its_teacher_recipe(name, tiny_model):
     """The recipe `stage._teacher_task` builds for each preset, checked against the hand-made data map."""
     recipe = PRESET_RECIPE[name]
-    task, rows = teacher_task(get_method(name).teacher, TRAIN_ROWS)
+    task, rows = teacher_task(get_method(name).teacher, TRAIN_ROWS, model=tiny_model)
     rng = np.random.default_rng(0)
     if recipe == "ce":
         assert type(task) is CrossEntropyTask and rows is None
+        return
+    if recipe == "lcl":  # lambda 0.5 and tau 0.3 (the LCL code's config.py), a weighting network with a head per label
+        assert type(task) is LabelAwareContrastiveTask and rows is None
+        assert (task.ce_weight, task.temperature, task.weighting.out_proj.out_features) == (0.5, 0.3, 6)
         return
     assert isinstance(task, MixupTask) and (task.alpha, task.main_weight, task.layer) == (5.0, 0.8, "features")
     if recipe == "rand":  # a random partner from the whole set, every row trains

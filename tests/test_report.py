@@ -25,12 +25,12 @@ SD_TIE = {0: {1: (60, 1, 1, 1, 1, 1, 1), 2: (66, 2, 2, 2, 2, 2, 2), 3: (64, 3, 3
           1: {1: (60, 1, 1, 1, 1, 1, 1), 2: (64, 2, 2, 2, 2, 2, 2), 3: (66, 3, 3, 3, 3, 3, 3)}}
 
 
-def rows_of(method: str, table: dict, ece_kind: str, pick: str = "best") -> list[dict]:
+def rows_of(method: str, table: dict, ece_kind: str, pick: str = "best", encoder: str = "roberta-base") -> list[dict]:
     rows = []
     for seed, gens in table.items():
         for g, (val, f1, ece, ece_ts, ft_f1, ft_ece, noft_f1) in gens.items():
             rows.append({"trial": f"isear-{method}-seed{seed}", "seed": seed, "dataset": "isear", "method": method,
-                         "generation": g, "ece_kind": ece_kind, "pick": pick, "ood_percent": 3.0,
+                         "generation": g, "ece_kind": ece_kind, "pick": pick, "ood_percent": 3.0, "encoder": encoder,
                          "val_macro_f1": val, "test_macro_f1": f1, "test_weighted_f1": f1 + 1, "test_ece": ece,
                          "test_ece_ts": ece_ts, "ft_macro_f1": ft_f1, "ft_weighted_f1": ft_f1 + 1, "ft_ece": ft_ece,
                          "ood_macro_f1": noft_f1, "ood_weighted_f1": noft_f1 + 1, "ood_ece": 12.0})
@@ -90,7 +90,26 @@ def test_tables_11_and_12_mark_g_star_and_show_the_paper_per_generation():
             "75.93±0.4 / 4.03±0.4 |") in text
     assert "| method | gen 1 | gen 2 | gen 3 | gen 4 |" in text  # room for the paper's 4 generations
     # the ID table gives the paper's cell and the generation it comes from (Table 11's generation 3)
-    assert "| csd | 3 | g3 | 54.00±4.00 (55.00±4.00) | 5.00±2.00 | 76.29±0.3 (76.31±0.3) / 3.57±0.7 | g3 |" in text
+    assert ("| csd | roberta-base | 3 | g3 | 54.00±4.00 (55.00±4.00) | 5.00±2.00 | 76.29±0.3 (76.31±0.3) / 3.57±0.7 "
+            "| g3 |") in text
+
+
+ELECTRA = "google/electra-base-discriminator"
+LCL_NOT_RUN = f"| electra_lcl | {ELECTRA} | 0 | n/a | n/a (n/a) | n/a | 76.29±0.5 (76.31±0.5) / 8.71±0.5 |  |"
+
+
+def test_electra_lcl_row_names_its_encoder_beside_the_papers_value():
+    """Table 1's Electra+LCL row: n/a until it has run, then ours (one generation, raw ECE) on its encoder."""
+    ce = rows_of("ce", {0: {1: (60, 40, 9, 4, 60, 6, 50)}}, "raw")
+    text = report._markdown(summarise(ce), per_generation(ce), skipped=0)
+    assert LCL_NOT_RUN in text
+    lcl = rows_of("electra_lcl", {0: {1: (61, 45, 7, 3, 62, 5, 51)}, 1: {1: (63, 47, 9, 3, 64, 5, 53)}}, "raw",
+                  encoder=ELECTRA)
+    text = report._markdown(summarise(ce + lcl), per_generation(ce + lcl), skipped=0)
+    assert LCL_NOT_RUN not in text
+    assert (f"| electra_lcl | {ELECTRA} | 2 | g1 | 46.00±1.41 (47.00±1.41) | 8.00±1.41 | "
+            "76.29±0.5 (76.31±0.5) / 8.71±0.5 |  |") in text
+    assert "| ce | roberta-base | 1 | g1 |" in text
 
 
 def test_paper_no_finetuning_value_beside_ours_and_contradiction_footnote():
@@ -100,6 +119,27 @@ def test_paper_no_finetuning_value_beside_ours_and_contradiction_footnote():
     ed = [dict(r, dataset="empathetic_dialogues", method="rand_mixup_csd") for r in rows_of("csd", CSD, "ts")]
     text = report._markdown(summarise(ed), per_generation(ed), skipped=0)
     assert "15.78" in text and "14.78" in text and "contradicts itself" in text
+
+
+def test_llm_rows_average_their_prompts_and_sum_their_unusable_answers():
+    # three few-shot prompts (seeds) of one LLM row: test macro F1 40/44/48, ECE 20/22/24, unusable 1/0/2 of 50
+    rows = [{"trial": f"isear-llama3_8b_fs-seed{s}", "seed": s, "dataset": "isear", "method": "llama3_8b_fs",
+             "kind": report.LLM, "generation": 1, "ece_kind": "raw", "pick": "best", "ood_percent": None,
+             "test_macro_f1": 40 + 4 * s, "test_weighted_f1": 50 + 4 * s, "test_ece": 20 + 2 * s,
+             "ood_macro_f1": 30.0, "ood_weighted_f1": 35.0, "ood_ece": 10.0,
+             "test_unusable": [1, 0, 2][s], "test_answers": 50, "ood_unusable": 0, "ood_answers": 60} for s in range(3)]
+    rows += rows_of("ce", {0: {1: (60, 40, 9, 4, 60, 6, 50)}}, "raw")
+    summary = summarise(rows)
+    llm = by_method(summary)["llama3_8b_fs"]
+    assert (llm["id_macro_f1"], llm["id_macro_f1_std"]) == pytest.approx((44.0, 4.0))
+    assert (llm["test_unusable"], llm["test_answers"]) == (3, 150)
+    text = report._markdown(summary, per_generation(rows), skipped=0)
+    assert ("| llama3_8b_fs | llama3-8b(fs-3prompts) | 3 | 44.00±4.00 (54.00±4.00) | 22.00±2.00 | 3/150 | "
+            "69.74±0.6 (69.81±0.6) / 17.27±0.8 | 30.00±0.00 (35.00±0.00) | 10.00±0.00 | 0/180 | "
+            "71.59±0.5 (75.12±0.6) / 11.40±0.8 |") in text
+    assert "| gemma2_9b_zs | gemma2-9b-it(zs) | 0 | n/a |" in text  # a paper row that has not run
+    chain_table = text.split("ID test (Table 1 layout)")[1]
+    assert "| ce | roberta-base | 1 | g1 |" in chain_table and "llama3_8b_fs" not in chain_table  # LLM rows have their own table
 
 
 @pytest.fixture()
@@ -139,12 +179,13 @@ def test_report_reads_current_runs_only_and_says_how_many_it_skipped(store, tmp_
                "test_ece_ts": 4.0}
     old = sync_runs(store, exp, [PlannedRun("isear-ce-seed0", "old", tags, {})])
     TrialRun(store, old["isear-ce-seed0"], "old").log_generation(1, metrics)
-    new = sync_runs(store, exp, [PlannedRun("isear-ce-seed0", "new", tags, {})])
+    new = sync_runs(store, exp, [PlannedRun("isear-ce-seed0", "new", tags, {"model": "roberta-base"})])
     TrialRun(store, new["isear-ce-seed0"], "new").log_generation(1, {**metrics, "test_macro_f1": 77.0})
     # a run from an emocal before plan fingerprints (no status tag) is skipped too
     MlflowClient(store).create_run(exp, run_name="legacy", tags=tags)
     text = report.build_report(store, "t", out_dir=tmp_path / "out")
-    assert "| ce | 1 | g1 | 77.00 (41.00) | 9.00 |" in text
+    assert "| ce | roberta-base | 1 | g1 | 77.00 (41.00) | 9.00 |" in text
+    assert LCL_NOT_RUN in text  # the paper's baseline row, not run here
     assert "40.00" not in text and "Skipped 2 MLflow run(s)" in text
     assert (tmp_path / "out" / "report_generations.csv").is_file()
     with pytest.raises(RuntimeError, match="fingerprint"):

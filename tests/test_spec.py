@@ -141,8 +141,21 @@ def test_dry_run_json(data_root):
                           "--format", "json", "--data-root", str(data_root)],
                          capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1], check=True)
     plan = json.loads(out.stdout)
-    assert len(plan["trials"]) == 3 * 5 * 17
+    # 18 chain presets (electra_lcl too) x 5 seeds, and the LLM rows: 2 zero-shot trials and 2 x 3 few-shot prompts, per dataset
+    assert len(plan["trials"]) == 3 * (5 * 18 + 2 + 2 * 3)
+    llm = sorted(t["trial"] for t in plan["trials"] if t["dataset"] == "isear" and "shots_per_class" in t)
+    assert llm == ["isear-gemma2_9b_fs-seed0", "isear-gemma2_9b_fs-seed1", "isear-gemma2_9b_fs-seed2",
+                   "isear-gemma2_9b_zs-seed0", "isear-llama3_8b_fs-seed0", "isear-llama3_8b_fs-seed1",
+                   "isear-llama3_8b_fs-seed2", "isear-llama3_8b_zs-seed0"]
+    assert plan["resources"]["gpus_per_llm_trial"] == 1
     assert plan["stages_unique"] < plan["stages_total"]
+    # Electra+LCL: on its own encoder with the LCL code's settings, one generation, a stage of its own
+    lcl = [t for t in plan["trials"] if t["method"] == "electra_lcl"]
+    assert len(lcl) == 15 and {t["model"] for t in lcl} == {"google/electra-base-discriminator"}
+    assert lcl[0]["train_overrides"] == {"batch_size": 10, "epochs": 5, "grad_clip": 1.0, "lr": 2e-5,
+                                         "weight_decay": 0.01}
+    assert all(t["generations"] == 1 and len(t["stages"]) == 1 for t in lcl)
+    assert {t["model"] for t in plan["trials"] if t["method"] != "electra_lcl" and "shots_per_class" not in t} == {"roberta-base"}
     assert plan["resources"]["gpus_per_trial"] > 0
 
 

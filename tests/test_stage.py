@@ -22,7 +22,7 @@ from orchestrator.spec import parse_spec
 from trainables import stage
 from trainables.calibration import expected_calibration_error, fit_temperature, softmax
 from trainables.data import ood_finetune_indices
-from trainables.methods import list_methods
+from trainables.methods import get_method, list_methods
 from trainables.methods.losses import DistillTask, MixupTask
 from trainables.methods.partners import SaliencyPartners
 from trainables.models import build_model
@@ -38,8 +38,12 @@ GEN_METRICS = ("val_macro_f1", "test_macro_f1", "test_weighted_f1", "test_accura
 
 
 def tiny_raw(model: str, methods, datasets=("isear",)) -> dict:
+    """A tiny sweep on `model`; a preset defined on an encoder of its own (electra_lcl) runs on
+    `model` too, with its own training settings but one epoch."""
+    methods = [{"name": m, "base": m, "model": model, "train": {"epochs": 1}}
+               if isinstance(m, str) and get_method(m).model else m for m in methods]
     return {"name": "stages", "model": model, "max_length": 32, "seeds": [0], "generations": 2,
-            "methods": list(methods), "datasets": list(datasets), "data": {"max_train": 36, "max_eval": 24},
+            "methods": methods, "datasets": list(datasets), "data": {"max_train": 36, "max_eval": 24},
             "train": {"epochs": 1, "batch_size": 12, "lr": 1e-3}, "ood": {"percents": [1], "epochs": 1}}
 
 
@@ -85,9 +89,9 @@ def test_every_preset_runs_its_chain_on_real_data(tiny_model, data_root, store):
                 ece = 100 * expected_calibration_error(softmax(arrays["test_logits"], temperature), arrays["test_labels"])
                 assert r["metrics"][key] == pytest.approx(ece, abs=1e-9), key
     unique = {s.key() for t in trials for s in t.all_stages}
-    # shared prefixes: 5 teachers (ce, also the data map; rand; ea; ea66; sim) and 9 students
+    # shared prefixes: 6 teachers (ce, also the data map; rand; ea; ea66; sim; lcl, its own map) and 9 students
     # (sd, csd, csd_scaled_student from ce; sd and csd from ea66; csd from rand, ea, sim; scaled from sim)
-    assert len(unique) == 14
+    assert len(unique) == 15
     trained = (store.root / "trained.log").read_text().split()
     assert sorted(trained) == sorted(unique)  # the store logged every stage it trained
     arts = store.artifacts(trials[0].all_stages[0].key())  # the CE teacher, which is the data-map run

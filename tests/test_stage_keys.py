@@ -15,12 +15,13 @@ import typing
 
 import pytest
 
+from trainables.llm.stage import LLM_KEY_EXEMPT, LLM_STAGE_FORMAT_VERSION, LLMSettings, LLMStageSpec
 from trainables.methods.registry import DistillConfig, MixupConfig
 from trainables.stage import KEY_EXEMPT, STAGE_FORMAT_VERSION, DataConfig, OODConfig, StageSpec
 from trainables.train import TrainConfig
 
 # STAGE_FORMAT_VERSION -> sha256 of the config schema and KEY_EXEMPT it was pinned with
-PINNED_SCHEMA = {2: "661d796c72e3a2d5"}
+PINNED_SCHEMA = {2: "661d796c72e3a2d5", 3: "b6267db23e0835d5"}
 
 DATA = DataConfig(dataset="isear", ood_dataset="emotion_stimulus", data_root="/data", model="m", fingerprint="f")
 TEACHER = StageSpec(generation=1, seed=0, data=DATA, train=TrainConfig(), teacher=MixupConfig("sim"),
@@ -96,12 +97,16 @@ def schema_lines(cls=StageSpec, prefix: str = "") -> list[str]:
 
 def test_config_schema_is_pinned_to_the_stage_format_version():
     lines = schema_lines() + [f"key exempt: {sorted(KEY_EXEMPT)}"]
+    _check_pinned(lines, PINNED_SCHEMA, STAGE_FORMAT_VERSION, "STAGE_FORMAT_VERSION", "trainables.stage")
+
+
+def _check_pinned(lines: list[str], pinned: dict, version: int, name: str, module: str) -> None:
     digest = hashlib.sha256("\n".join(lines).encode()).hexdigest()[:16]
-    assert PINNED_SCHEMA.get(STAGE_FORMAT_VERSION) == digest, (
-        "The stage config schema or KEY_EXEMPT changed:\n  " + "\n  ".join(lines) + "\n"
-        "If what a stage computes changed (a new setting, a new default), bump trainables.stage.STAGE_FORMAT_VERSION "
+    assert pinned.get(version) == digest, (
+        "The stage config schema or its key exemptions changed:\n  " + "\n  ".join(lines) + "\n"
+        f"If what a stage computes changed (a new setting, a new default), bump {module}.{name} "
         f"so no stored stage or MLflow run of the old meaning is reused; then pin {{version: {digest!r}}} in "
-        "tests/test_stage_keys.py PINNED_SCHEMA.")
+        "tests/test_stage_keys.py.")
 
 
 def test_the_format_version_is_in_the_key(monkeypatch):
@@ -116,3 +121,25 @@ def test_a_student_key_does_not_depend_on_the_chain_length():
     """Generation 2 of a 2-generation chain is generation 2 of a 4-generation chain (issue 14)."""
     short = dataclasses.replace(STUDENT, distill=dataclasses.replace(STUDENT.distill, generations=2))
     assert short.key() == STUDENT.key()
+
+
+# LLM stages (trainables/llm/stage.py): the same two guards, against LLM_STAGE_FORMAT_VERSION
+LLM_PINNED_SCHEMA = {1: "f83191951b82228b"}
+LLM_STAGE = LLMStageSpec(seed=0, data=DATA, llm=LLMSettings(shots_per_class=2))
+
+
+@pytest.mark.parametrize("shots", [2, 0], ids=["few-shot", "zero-shot"])
+def test_every_llm_setting_that_changes_answers_changes_the_key(shots):
+    spec = dataclasses.replace(LLM_STAGE, llm=LLMSettings(shots_per_class=shots))
+    for path in leaf_paths(spec):
+        # greedy zero-shot answers do not depend on the seed: its prompts draw nothing
+        exempt = path in LLM_KEY_EXEMPT or (shots == 0 and path == "seed")
+        other = with_field(spec, path)
+        if path == "llm.shots_per_class" and shots == 0:
+            continue  # 0 -> 1 makes it few-shot, where the seed enters the key: covered by the few-shot case
+        assert (other.key() == spec.key()) == exempt, f"{path}: exempt {exempt} but the key says otherwise"
+
+
+def test_llm_schema_is_pinned_to_its_format_version():
+    lines = schema_lines(LLMStageSpec) + [f"key exempt: {sorted(LLM_KEY_EXEMPT)}"]
+    _check_pinned(lines, LLM_PINNED_SCHEMA, LLM_STAGE_FORMAT_VERSION, "LLM_STAGE_FORMAT_VERSION", "trainables.llm.stage")

@@ -43,6 +43,7 @@ __all__ = [
     "fit_temperature",
     "softmax",
     "temperature_grid",
+    "top1_ece",
 ]
 
 Binning = Literal["equal_width", "equal_mass"]
@@ -393,6 +394,30 @@ def expected_calibration_error(
         onehot = (y.unsqueeze(0) == torch.arange(k, device=p.device).unsqueeze(1)).to(torch.float64)
         return float(_binned_error(p.T.contiguous(), onehot, n_bins, binning).mean())
     conf, hit = _top1(p, y)
+    return float(_binned_error(conf.unsqueeze(0), hit, n_bins, binning)[0])
+
+
+def top1_ece(confidence: Any, correct: Any, n_bins: int = 10, binning: Binning = "equal_width") -> float:
+    """ECE, a fraction, from top-1 confidences and correctness given directly.
+
+    For models that state one confidence instead of a distribution (the LLM baselines answer
+    a label and a confidence, trainables/llm): the same bins and edge rule as
+    `expected_calibration_error`, which equals this on ``probs.max(1)`` and ``argmax == label``.
+
+    Args:
+        confidence: Top-1 confidences in [0, 1], shape (n,).
+        correct: 1 where the prediction is right, else 0, shape (n,).
+        n_bins: Number of bins.
+        binning: ``"equal_width"`` or ``"equal_mass"``.
+    """
+    n_bins, binning = _check_n_bins(n_bins), _check_binning(binning)
+    conf = _to_tensor(confidence, "confidence").to(torch.float64).reshape(-1)
+    hit = _to_tensor(correct, "correct").to(torch.float64).reshape(-1)
+    if conf.numel() == 0 or conf.shape != hit.shape:
+        raise CalibrationInputError(f"confidence {tuple(conf.shape)} and correct {tuple(hit.shape)} must be "
+                                    "non-empty and of one length")
+    if not bool(((conf >= 0) & (conf <= 1)).all()):
+        raise CalibrationInputError("confidences must lie in [0, 1]")
     return float(_binned_error(conf.unsqueeze(0), hit, n_bins, binning)[0])
 
 

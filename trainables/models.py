@@ -66,14 +66,19 @@ class EmotionClassifier(nn.Module):
         self.dense = nn.Linear(hidden, hidden)
         self.out_proj = nn.Linear(hidden, num_labels)
 
-    def features(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    def pooled(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """The encoder's sentence vector before the head (the first token's, or the mean)."""
         hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
         if self.pooling == "mean":
             mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
-            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
-        else:
-            pooled = hidden[:, 0]
+            return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+        return hidden[:, 0]
+
+    def head_features(self, pooled: torch.Tensor) -> torch.Tensor:
         return torch.tanh(self.dense(self.dropout(pooled)))
+
+    def features(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        return self.head_features(self.pooled(input_ids, attention_mask))
 
     def classify(self, features: torch.Tensor) -> torch.Tensor:
         return self.out_proj(self.dropout(features))

@@ -29,7 +29,7 @@ from trainables import calibration, plots
 from trainables.batching import Encoded, encode
 from trainables.cartography import DataMap
 from trainables.data import PreparedDataset, Split, UserDatasetSpec, load_dataset, ood_finetune_indices
-from trainables.methods.losses import CrossEntropyTask, DistillTask, MixupTask
+from trainables.methods.losses import CrossEntropyTask, DistillTask, LabelAwareContrastiveTask, MixupTask
 from trainables.methods.partners import OtherSubsetPartners, RandomPartners, SaliencyPartners, saliency
 from trainables.methods.registry import DistillConfig, MixupConfig
 from trainables.models import build_model, load_numpy_state, load_tokenizer, state_to_numpy
@@ -44,9 +44,21 @@ _logger = logging.getLogger(__name__)
 # tests/test_stage_keys.py pins the config schema to this number: adding or changing a field
 # fails there until the field is in the key (or named in KEY_EXEMPT) and the schema is re-pinned.
 # 2: fp32 evaluation logits; calibration.n_bins applies to the reported ECE.
-STAGE_FORMAT_VERSION = 2
+# 3: the lcl teacher recipe (teacher.lcl_ce_weight, teacher.lcl_temperature), its own data map.
+STAGE_FORMAT_VERSION = 3
 # fields that say where a stage runs, where its files lie or how long its chain is: never what it computes
 KEY_EXEMPT = ("device", "data.data_root", "distill.generations")
+
+
+def without_paths(payload: dict, paths) -> dict:
+    """`payload` (a nested dict, changed in place) without the dotted `paths`: a stage key leaves them out."""
+    for path in paths:
+        *parents, leaf = path.split(".")
+        node = payload
+        for name in parents:
+            node = node[name]
+        node.pop(leaf)
+    return payload
 
 
 @dataclass(frozen=True)
@@ -65,6 +77,15 @@ class DataConfig:
     max_train: int | None = None
     max_eval: int | None = None
     fingerprint: str = ""  # hash of the raw data files (trainables.data.data_fingerprint)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "DataConfig":
+        """From `dataclasses.asdict` (a user dataset comes back as its spec, labels as a tuple)."""
+        data = dict(d)
+        for k in ("dataset", "ood_dataset"):
+            if isinstance(data.get(k), dict):
+                data[k] = UserDatasetSpec(**{**data[k], "labels": tuple(data[k]["labels"])})
+        return cls(**data)
 
 
 @dataclass(frozen=True)
@@ -103,17 +124,12 @@ class StageSpec:
     @property
     def records_data_map(self) -> bool:
         """The plain-CE teacher is the data-map run (METHOD.md: a data map depends only on
-        dataset, model, seed and training settings, so it is this stage, computed once)."""
-        return self.generation == 1 and self.teacher.kind == "none"
+        dataset, model, seed and training settings, so it is this stage, computed once); an
+        LCL teacher maps its own run (MixupConfig.is_own_data_map)."""
+        return self.generation == 1 and self.teacher.is_own_data_map
 
     def key(self) -> str:
-        payload = dataclasses.asdict(self)
-        for path in KEY_EXEMPT:  # where it runs and where the files lie (their hash is `fingerprint`)
-            *parents, leaf = path.split(".")
-            node = payload
-            for name in parents:
-                node = node[name]
-            node.pop(leaf)
+        payload = without_paths(dataclasses.asdict(self), KEY_EXEMPT)  # where it runs, where the files lie
         payload["format"] = STAGE_FORMAT_VERSION
         if self.generation > 1:
             payload.pop("teacher")  # a student depends on its teacher only through `parent`
@@ -125,11 +141,7 @@ class StageSpec:
     @classmethod
     def from_dict(cls, d: dict) -> "StageSpec":
         d = dict(d)
-        data = dict(d["data"])
-        for k in ("dataset", "ood_dataset"):
-            if isinstance(data.get(k), dict):
-                data[k] = UserDatasetSpec(**{**data[k], "labels": tuple(data[k]["labels"])})
-        d["data"] = DataConfig(**data)
+        d["data"] = DataConfig.from_dict(d["data"])
         d["train"] = TrainConfig(**d["train"])
         d["teacher"] = MixupConfig(**d["teacher"])
         d["distill"] = DistillConfig(**d["distill"])
@@ -150,7 +162,7 @@ class PreparedData:
     ood_test: Encoded | None
 
 
-def _cap(split: Split, limit: int | None, seed: int) -> Split:
+def cap_split(split: Split, limit: int | None, seed: int) -> Split:
     """A stratified subsample of at most `limit` rows (all rows when limit is None)."""
     if limit is None or len(split) <= limit:
         return split
@@ -169,14 +181,14 @@ def prepare_data(cfg: DataConfig) -> PreparedData:
     def enc(split: Split) -> Encoded:
         return encode(split.texts, split.labels, tokenizer, cfg.max_length)
 
-    train_split = _cap(ds.train, cfg.max_train, cfg.split_seed)
-    val, test = (_cap(s, cfg.max_eval, cfg.split_seed) for s in (ds.validation, ds.test))
+    train_split = cap_split(ds.train, cfg.max_train, cfg.split_seed)
+    val, test = (cap_split(s, cfg.max_eval, cfg.split_seed) for s in (ds.validation, ds.test))
     ood = ood_test = None
     if cfg.ood_dataset is not None:
         ood = load_dataset(cfg.ood_dataset, cfg.data_root, split_seed=cfg.split_seed)
         if tuple(ood.labels) != tuple(ds.labels):
             raise ValueError(f"OOD dataset {ood.name} labels {ood.labels} are not in the order of {ds.name}'s {ds.labels}")
-        ood_test = enc(_cap(ood.test, cfg.max_eval, cfg.split_seed))
+        ood_test = enc(cap_split(ood.test, cfg.max_eval, cfg.split_seed))
     return PreparedData(ds, enc(train_split), enc(val), enc(test), ood, ood_test)
 
 
@@ -189,12 +201,16 @@ def _metrics(prefix: str, logits: np.ndarray, labels: np.ndarray, n_bins: int, t
     return out
 
 
-def _teacher_task(spec: StageSpec, data: PreparedData, data_map: dict | None):
-    """Task and epoch rows of generation 1 (METHOD.md, Saliency and Sim-MixUp)."""
+def _teacher_task(spec: StageSpec, data: PreparedData, data_map: dict | None, num_labels: int):
+    """Task and epoch rows of generation 1 (METHOD.md, Saliency and Sim-MixUp; LCL)."""
     recipe = spec.teacher
     n = len(data.train)
     if recipe.kind == "none":
         return CrossEntropyTask(), None
+    if recipe.kind == "lcl":  # the weighting network: a second copy of the pretrained encoder, its own head
+        weighting = build_model(spec.data.model, num_labels, seed=spec.seed * 1000 + 999)
+        weighting.to(pick_device(spec.device))
+        return LabelAwareContrastiveTask(weighting, recipe.lcl_ce_weight, recipe.lcl_temperature), None
     if recipe.kind == "rand":
         return MixupTask(RandomPartners(np.arange(n)), recipe.alpha, recipe.main_weight, recipe.layer), None
     dmap = DataMap.from_arrays(data_map)
@@ -246,7 +262,7 @@ def run_stage(spec: StageSpec, parent_weights: dict | None, parent_result: dict 
     model = build_model(spec.data.model, len(labels), seed=spec.seed * 1000 + spec.generation).to(device)
 
     if spec.generation == 1:
-        task, rows = _teacher_task(spec, data, data_map)
+        task, rows = _teacher_task(spec, data, data_map, len(labels))
         temperature_used = None
     else:
         teacher = build_model(spec.data.model, len(labels), seed=0).to(device)

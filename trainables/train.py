@@ -176,10 +176,14 @@ def train(
     steps_per_epoch = math.ceil(len(rows) / cfg.batch_size)
     total_steps = steps_per_epoch * cfg.epochs
 
+    # a task may train a network of its own beside the model (LCL's weighting network): one
+    # optimiser and schedule for all, each network clipped on its own (as the LCL code does)
+    modules = [model, *getattr(task, "trainable_modules", ())]
+    named = [(n, p) for m in modules for n, p in m.named_parameters()]
     no_decay = ("bias", "LayerNorm.weight", "layer_norm.weight", "norm.weight")
     groups = [
-        {"params": [p for n, p in model.named_parameters() if not n.endswith(no_decay)], "weight_decay": cfg.weight_decay},
-        {"params": [p for n, p in model.named_parameters() if n.endswith(no_decay)], "weight_decay": 0.0},
+        {"params": [p for n, p in named if not n.endswith(no_decay)], "weight_decay": cfg.weight_decay},
+        {"params": [p for n, p in named if n.endswith(no_decay)], "weight_decay": 0.0},
     ]
     optimizer = torch.optim.AdamW(groups, lr=cfg.lr)
     warmup = int(cfg.warmup_ratio * total_steps)
@@ -204,7 +208,8 @@ def train(
                                     f"(lower lr, currently {cfg.lr:g}, or check the data)")
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            for module in modules:
+                torch.nn.utils.clip_grad_norm_(module.parameters(), cfg.grad_clip)
             optimizer.step()
             scheduler.step()
             step += 1

@@ -1,8 +1,10 @@
 """Training tasks: what one step computes. The loop (trainables/train.py) only backprops `loss`.
 
 Each task is called as `task(model, data, rows, progress, rng)` and returns a dict with
-`loss`, the `logits` of `rows` (for data maps and accuracy) and its parts (`ce`, `mix`, `kd`).
-A method changes the task, never the loop (STYLE.md 5).
+`loss`, the `logits` of `rows` (for data maps and accuracy) and its parts (`ce`, `mix`, `kd`,
+`lcl`). A method changes the task, never the loop (STYLE.md 5); a task that trains a network
+of its own besides the model (LCL's weighting network) names it in `trainable_modules`, and the
+loop optimises it with the model.
 """
 from __future__ import annotations
 
@@ -95,3 +97,90 @@ class DistillTask:
         lam_t = 1.0 - progress if self.annealing else 0.5
         loss = (1.0 - lam_t) * ce + lam_t * kd
         return {"loss": loss, "logits": logits, "ce": ce.detach(), "kd": kd.detach()}
+
+
+def label_aware_contrastive_loss(features: torch.Tensor, labels: torch.Tensor, label_weights: torch.Tensor,
+                                 temperature: float) -> torch.Tensor:
+    """Label-aware contrastive loss (LCL; Suresh and Ong 2021, eq. 3 as their code computes it).
+
+    Supervised contrastive loss whose every pair is weighted by how much the anchor's weighting
+    network confuses the anchor with the other sample's label. With s_ij = f_i . f_j / tau and
+    w_ic the weighting network's softmax for anchor i and label c:
+
+        D_i    = sum_{j != i} w_{i, y_j} exp(s_ij)                  (every other sample, weighted)
+        loss_i = -(w_{i, y_i} / |P(i)|) sum_{p in P(i)} (s_ip - log D_i),  P(i) = {p != i : y_p = y_i}
+
+    The positives' weight w_{i, y_i} stands outside the log, as the authors' README says their
+    code (and their reported results) have it, not inside as their eq. 3 prints it. The loss is the
+    mean over anchors with at least one positive: their batches hold a synonym-augmented copy of
+    every text, so every anchor has one and they need no rule (they would divide 0 by 0); ours
+    have no copies (see LabelAwareContrastiveTask), so an anchor alone with its label is left out.
+
+    Args:
+        features: (b, d) L2-normalised sentence vectors.
+        labels: (b,) gold labels.
+        label_weights: (b, k) rows summing to 1 (the weighting network's softmax).
+        temperature: tau (0.3 in the original's config).
+    Returns:
+        The scalar loss; 0 (still attached to the graph) when no anchor has a positive.
+    """
+    b = features.shape[0]
+    features, label_weights = features.float(), label_weights.float()
+    sims = features @ features.T / temperature
+    others = ~torch.eye(b, dtype=torch.bool, device=features.device)
+    positives = (labels[:, None] == labels[None, :]) & others
+    pair_weights = label_weights[:, labels]  # [i, j] = w_{i, y_j}
+    # a weight that underflowed to 0 would make log -inf and its gradient NaN
+    log_pair_weights = pair_weights.clamp_min(torch.finfo(torch.float32).tiny).log()
+    log_denominator = torch.logsumexp((sims + log_pair_weights).masked_fill(~others, -torch.inf), dim=1)
+    n_pos = positives.sum(1)
+    has_pos = n_pos > 0
+    if not has_pos.any():
+        return features.sum() * 0.0
+    log_prob = sims - log_denominator[:, None]
+    own_weight = label_weights.gather(1, labels[:, None]).squeeze(1)  # w_{i, y_i}
+    per_anchor = -own_weight * (log_prob * positives).sum(1) / n_pos.clamp(min=1)
+    return per_anchor[has_pos].mean()
+
+
+class LabelAwareContrastiveTask:
+    """The Electra+LCL teacher recipe (Suresh and Ong 2021; github.com/varsha33/LCL_loss, train.py).
+
+    Two encoders of the same pretrained model train together with one optimiser:
+      - the model: logits from its classification head, and the L2-normalised sentence vector
+        before the head (the first token's last hidden state for ELECTRA, as their
+        `primary_encoder`) as the contrastive feature;
+      - the weighting network (their `weighting_network`, a sequence classifier): its softmax
+        over labels weights the pairs of the contrastive loss. It is trained by lambda * its own
+        CE, and the LCL gradient reaches it too (their weights are not detached).
+
+        loss = lambda CE(model) + (1 - lambda) LCL(features, weights) + lambda CE(weighting)
+
+    lambda 0.5 and tau 0.3 are their config's. Only the model is kept and evaluated. The heads
+    are this project's (EmotionClassifier: dense + tanh, as for every method) where theirs are
+    dense + ReLU (model) and ELECTRA's own classification head (weighting network). One
+    departure: their batches pair every text with a WordNet synonym replacement of it (nlpaug),
+    which needs the WordNet corpus this project does not ship; here the batch is the batch, and
+    an anchor without a same-label sample in it adds no LCL term (label_aware_contrastive_loss).
+    """
+
+    def __init__(self, weighting: torch.nn.Module, ce_weight: float = 0.5, temperature: float = 0.3):
+        self.weighting, self.ce_weight, self.temperature = weighting, ce_weight, temperature
+        self.trainable_modules = (weighting,)
+
+    def __call__(self, model, data: Encoded, rows: np.ndarray, progress: float, rng: np.random.Generator) -> dict:
+        device = next(model.parameters()).device
+        ids, mask = collate(data, rows, device)
+        labels = torch.as_tensor(data.labels[rows], device=device)
+        self.weighting.train(model.training)
+        pooled = model.pooled(ids, mask)
+        logits = model.classify(model.head_features(pooled))
+        weight_logits = self.weighting(ids, mask)
+        lcl = label_aware_contrastive_loss(F.normalize(pooled.float(), dim=-1), labels,
+                                           torch.softmax(weight_logits.float(), dim=-1), self.temperature)
+        ce = F.cross_entropy(logits.float(), labels)
+        weighting_ce = F.cross_entropy(weight_logits.float(), labels)
+        lam = self.ce_weight
+        loss = lam * ce + (1.0 - lam) * lcl + lam * weighting_ce
+        return {"loss": loss, "logits": logits, "ce": ce.detach(), "lcl": lcl.detach(),
+                "weighting_ce": weighting_ce.detach()}

@@ -1,9 +1,11 @@
 """Methods as points in a few orthogonal axes, and the named presets of the paper's rows.
 
 METHOD.md, "The methods of the tables": teacher recipe (ce | rand | ea(0.66 or 1.0) | sim
-MixUp), distillation (none | sd | csd, generations, scale_student), and post-hoc temperature
-scaling. A preset is a named combination, never a class; a spec may also give the options
-directly for a new variant.
+MixUp | lcl, the Electra+LCL baseline), distillation (none | sd | csd, generations,
+scale_student), and post-hoc temperature scaling. A preset is a named combination, never a
+class; a spec may also give the options directly for a new variant. A preset may also carry
+the encoder it is defined on and training settings of its own (`model`, `train`): the
+Electra+LCL row is ELECTRA trained as its authors trained it, whatever the sweep's roberta-base.
 
 Generations count every model of the chain, the teacher included: the paper's table 11 has
 "RoBERTa+CSD Gen 1" equal to "RoBERTa + TS", i.e. gen 1 is the teacher and gen 2 its first
@@ -12,8 +14,12 @@ student. "1G-SD" is therefore a teacher plus one student (2 generations).
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
-MIXUP_KINDS = ("none", "rand", "ea", "sim")
+if TYPE_CHECKING:
+    from trainables.train import TrainConfig
+
+MIXUP_KINDS = ("none", "rand", "ea", "sim", "lcl")
 DISTILL_KINDS = ("none", "sd", "csd")
 
 
@@ -23,7 +29,9 @@ class MixupConfig:
 
     Attributes:
         kind: none (plain CE), rand (partner from the whole set), ea (random partner from the
-            other data-map subset), sim (most similar and dissimilar partner by saliency).
+            other data-map subset), sim (most similar and dissimilar partner by saliency), lcl
+            (no MixUp: label-aware contrastive loss with a weighting network, Suresh and Ong
+            2021; trainables/methods/losses.py, LabelAwareContrastiveTask).
         alpha: lam ~ Beta(alpha, alpha); the paper's 5 (the predecessor code used 0.4).
         ea_fraction: 1.0 splits the data map in halves; 0.66 takes the top-33% confident as
             easy and the top-33% variable as ambiguous (Hosseini and Caragea 2022).
@@ -33,6 +41,9 @@ class MixupConfig:
         main_weight: weight of the sample's own CE; the rest is split over its mixes
             (0.8 + 0.1 + 0.1 for Sim-MixUp, 0.8 + 0.2 for one partner).
         signed_saliency: use softmax - onehot instead of its absolute value.
+        lcl_ce_weight: lcl only: lambda of loss = lambda CE + (1 - lambda) LCL (+ lambda CE of
+            the weighting network); 0.5 in the original's config.py.
+        lcl_temperature: lcl only: the contrastive temperature; 0.3 in the original's config.py.
     """
 
     kind: str = "none"
@@ -42,10 +53,20 @@ class MixupConfig:
     scope: str = "half"
     main_weight: float = 0.8
     signed_saliency: bool = False
+    lcl_ce_weight: float = 0.5
+    lcl_temperature: float = 0.3
 
     @property
     def needs_data_map(self) -> bool:
         return self.kind in ("ea", "sim")
+
+    @property
+    def is_own_data_map(self) -> bool:
+        """Its own training dynamics give the data map that OOD fine-tuning reads (which ID rows
+        are ambiguous): plain CE is the data-map run of the MixUp teachers; an LCL teacher is a
+        model of its own (its own encoder and settings), so it maps its own run rather than
+        training a CE model on that encoder only for the map."""
+        return self.kind in ("none", "lcl")
 
 
 @dataclass(frozen=True)
@@ -75,6 +96,9 @@ class MethodConfig:
     distill: DistillConfig = field(default_factory=DistillConfig)
     post_hoc_ts: bool = False
     report_generation: str = "best"  # best (by ID validation macro F1) | last
+    model: str | None = None  # the encoder this row is defined on; None: the sweep's `model`
+    # training settings of the row's own (TrainConfig field, value), over the sweep's and dataset's
+    train: tuple[tuple[str, object], ...] = ()
 
     @property
     def generations(self) -> int:
@@ -83,6 +107,10 @@ class MethodConfig:
         if self.distill.generations is None:
             raise ValueError(f"method {self.name!r}: generations not resolved; call with_default_generations")
         return self.distill.generations
+
+    def train_config(self, base: "TrainConfig") -> "TrainConfig":
+        """The sweep's (and dataset's) training settings with this row's own on top."""
+        return replace(base, **dict(self.train))
 
     def with_default_generations(self, generations: int) -> "MethodConfig":
         if self.distill.kind == "none" or self.distill.generations is not None:
@@ -127,6 +155,10 @@ class MethodConfig:
             )
         if self.report_generation not in ("best", "last"):
             raise ValueError(f"{where}: report_generation must be best or last")
+        if not 0.0 <= t.lcl_ce_weight <= 1.0:
+            raise ValueError(f"{where}: teacher.lcl_ce_weight must be in [0, 1], got {t.lcl_ce_weight}")
+        if not t.lcl_temperature > 0:
+            raise ValueError(f"{where}: teacher.lcl_temperature must be > 0, got {t.lcl_temperature}")
 
 
 def _m(name: str, description: str, **kw) -> MethodConfig:
@@ -141,6 +173,11 @@ _SIM = MixupConfig("sim")
 _SD = DistillConfig("sd")
 _CSD = DistillConfig("csd")
 _ONE_STUDENT = 2  # teacher + one student
+# Electra+LCL as Suresh and Ong (2021) trained it (github.com/varsha33/LCL_loss, config.py and
+# train.py): ELECTRA-base, batch size 10, 5 epochs, AdamW lr 2e-5 with weight decay 0.01, linear
+# decay without warmup, gradients clipped at norm 1.0. The paper's list of baselines says only "both
+# models were initialized with HuggingFace' ELECTRA_base", so the original's settings stand.
+_LCL_TRAIN = (("batch_size", 10), ("epochs", 5), ("lr", 2e-5), ("weight_decay", 0.01), ("grad_clip", 1.0))
 
 PRESETS: dict[str, MethodConfig] = {
     m.name: m
@@ -166,6 +203,8 @@ PRESETS: dict[str, MethodConfig] = {
            distill=DistillConfig("csd", scale_student=True)),
         _m("sim_mixup_csd_scaled_student", "Sim-MixUp + CSD, student scaled (table 8)", teacher=_SIM,
            distill=DistillConfig("csd", scale_student=True)),
+        _m("electra_lcl", "Electra + label-aware contrastive loss (Suresh and Ong 2021; table 1 baseline)",
+           teacher=MixupConfig("lcl"), model="google/electra-base-discriminator", train=_LCL_TRAIN),
     ]
 }
 

@@ -1,0 +1,151 @@
+"""The Electra+LCL baseline (Suresh and Ong 2021): its loss by hand, its task, and its chain.
+
+The loss is checked against a computation written out per anchor on a 6-sample batch whose
+anchors have one positive, two positives and none; the task trains the weighting network
+with the model; the preset's chain runs on real ISEAR / Emotion-Stimulus with a tiny ELECTRA
+built in the test (its own encoder and training settings, its own data map).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from orchestrator.plan import build_plan
+from orchestrator.spec import SpecError, parse_spec
+from tests.test_stage import run_chain, tiny_raw
+from trainables.batching import encode
+from trainables.methods import get_method
+from trainables.methods.losses import LabelAwareContrastiveTask, label_aware_contrastive_loss
+from trainables.models import build_model, load_tokenizer
+from trainables.store import StageStore
+from trainables.train import TrainConfig, train
+
+# unit vectors, so s_ij = f_i . f_j / tau is easy to write down
+FEATURES = [(1.0, 0.0), (0.0, 1.0), (0.6, 0.8), (0.8, -0.6), (-1.0, 0.0), (0.0, -1.0)]
+LABELS = [0, 1, 0, 1, 0, 2]  # anchors 0, 2, 4: two positives; 1, 3: one; 5: none (left out)
+WEIGHTS = [[0.5, 0.3, 0.2], [0.2, 0.6, 0.2], [0.4, 0.4, 0.2], [0.1, 0.7, 0.2], [0.3, 0.3, 0.4], [0.2, 0.2, 0.6]]
+TAU = 0.3
+
+
+def lcl_by_hand() -> float:
+    """loss_i = -(w_{i,y_i} / |P(i)|) sum_p (s_ip - log sum_{j != i} w_{i,y_j} exp(s_ij)), mean over
+    anchors with a positive; plain Python, one anchor at a time."""
+    losses = []
+    for i, (fi, yi) in enumerate(zip(FEATURES, LABELS)):
+        def s(j):
+            return (fi[0] * FEATURES[j][0] + fi[1] * FEATURES[j][1]) / TAU
+        log_d = math.log(sum(WEIGHTS[i][LABELS[j]] * math.exp(s(j)) for j in range(6) if j != i))
+        positives = [p for p in range(6) if p != i and LABELS[p] == yi]
+        if positives:
+            losses.append(-WEIGHTS[i][yi] * sum(s(p) - log_d for p in positives) / len(positives))
+    return sum(losses) / len(losses)
+
+
+def test_lcl_against_a_hand_computation():
+    # anchor 0 written out: s_0j = (0, 2, 8/3, -10/3, 0) for j = 1..5, labels (1, 0, 1, 0, 2)
+    d0 = 0.3 * 1 + 0.5 * math.exp(2) + 0.3 * math.exp(8 / 3) + 0.5 * math.exp(-10 / 3) + 0.2 * 1
+    anchor0 = -0.5 * ((2 - math.log(d0)) + (-10 / 3 - math.log(d0))) / 2
+    assert anchor0 == pytest.approx(1.40512448972827)
+    assert lcl_by_hand() == pytest.approx(1.4277862640435646)
+
+    got = label_aware_contrastive_loss(torch.tensor(FEATURES), torch.tensor(LABELS), torch.tensor(WEIGHTS), TAU)
+    assert got.item() == pytest.approx(lcl_by_hand(), rel=1e-5)
+
+
+def test_lcl_with_no_positive_in_the_batch_is_zero_and_keeps_the_graph():
+    features = torch.tensor(FEATURES[:3], requires_grad=True)
+    loss = label_aware_contrastive_loss(features, torch.tensor([0, 1, 2]), torch.tensor(WEIGHTS[:3]), TAU)
+    assert loss.item() == 0.0
+    loss.backward()  # a batch of singletons must not break the step
+
+
+def test_the_task_trains_the_weighting_network_with_the_model(tiny_electra):
+    """CE + LCL reach the model, CE + LCL reach the weighting network, and the one loop steps both."""
+    tokenizer = load_tokenizer(tiny_electra)
+    texts = ["I was so happy today", "A dog bit me", "He lied to me", "We won the match",
+             "I walked alone at night", "She told my secret"]
+    data = encode(texts, [0, 1, 2, 0, 1, 2], tokenizer, 16)
+    model, weighting = build_model(tiny_electra, 3, seed=0), build_model(tiny_electra, 3, seed=1)
+    task = LabelAwareContrastiveTask(weighting, ce_weight=0.5, temperature=0.3)
+    out = task(model, data, np.arange(6), 0.0, np.random.default_rng(0))
+    assert out["logits"].shape == (6, 3) and out["lcl"].item() > 0
+    parts = 0.5 * out["ce"] + 0.5 * out["lcl"] + 0.5 * out["weighting_ce"]
+    assert out["loss"].item() == pytest.approx(parts.item(), rel=1e-6)
+    out["loss"].backward()
+    assert weighting.encoder.embeddings.word_embeddings.weight.grad.abs().sum() > 0
+
+    before = weighting.out_proj.weight.detach().clone()
+    train(model, task, data, data, TrainConfig(epochs=1, batch_size=6, lr=1e-3, select="last"), seed=0)
+    assert not torch.equal(before, weighting.out_proj.weight), "the loop did not optimise the weighting network"
+
+
+def lcl_raw(model: str, electra: str, **method) -> dict:
+    raw = tiny_raw(model, [])
+    raw["methods"] = ["ce", {"name": "electra_lcl_tiny", "base": "electra_lcl", "model": electra, **method}]
+    return raw
+
+
+def test_electra_lcl_chain_on_real_data(tiny_model, tiny_electra, data_root, tmp_path):
+    """One generation on its own encoder and settings, its own data map, OOD fine-tuning, raw ECE."""
+    spec = parse_spec(lcl_raw(tiny_model, tiny_electra, train={"epochs": 2}), data_root=str(data_root))
+    ce, lcl = build_plan(spec)
+    assert lcl.method.generations == 1 and not lcl.method.reports_scaled_ece
+    assert lcl.data_map is None and len(lcl.stages) == 1  # no CE model trained only for a data map
+    stage = lcl.stages[0]
+    assert stage.data.model == tiny_electra and ce.stages[0].data.model == tiny_model
+    # the preset's batch size 10 and lr 2e-5 over the sweep's 12 and 1e-3; the spec's epochs over the preset's 5
+    assert (stage.train.batch_size, stage.train.lr, stage.train.epochs) == (10, 2e-5, 2)
+    assert (ce.stages[0].train.batch_size, ce.stages[0].train.epochs) == (12, 1)
+
+    store = StageStore(tmp_path / "stages")
+    (result,) = run_chain(lcl, store)
+    metrics = result["metrics"]
+    for name in ("test_macro_f1", "test_ece", "ood_macro_f1", "ood_ft1_macro_f1", "ood_ft1_ece"):
+        assert np.isfinite(metrics[name]), name
+    assert len(result["history"]) == 2
+    assert "gold_probs" in store.load_arrays(stage.key())  # it mapped its own run
+    (again,) = run_chain(lcl, StageStore(tmp_path / "again"))  # same seed, same machine: same numbers
+    assert again["metrics"] == {k: v for k, v in metrics.items()}
+
+
+def test_a_methods_encoder_and_training_settings_are_in_its_stage_keys(tiny_model, tiny_electra, data_root):
+    """Two methods on different encoders never share a stage, nor on different settings."""
+    same = parse_spec(lcl_raw(tiny_model, tiny_model), data_root=str(data_root))
+    other = parse_spec(lcl_raw(tiny_model, tiny_electra), data_root=str(data_root))
+    slower = parse_spec(lcl_raw(tiny_model, tiny_electra, train={"batch_size": 4}), data_root=str(data_root))
+    keys = {p.stages[0].key() for spec in (same, other, slower) for p in build_plan(spec) if p.method.name != "ce"}
+    assert len(keys) == 3
+    assert get_method("electra_lcl").model == "google/electra-base-discriminator"
+
+
+@pytest.mark.parametrize("method, message", [
+    ({"model": "./no/such/folder"}, r"methods\[1\]\.model: \./no/such/folder is not a folder"),
+    ({"train": {"batch_sise": 4}}, r"methods\[1\]\.train\.batch_sise: unknown key; did you mean 'batch_size'"),
+    ({"train": {"epochs": 0}}, r"methods\[1\]\.train: epochs must be >= 1"),
+    ({"train": [10, 5]}, r"methods\[1\]\.train: expected a mapping of training settings"),
+    ({"teacher": {"lcl_temperature": 0.0}}, r"methods\[1\]: .*lcl_temperature must be > 0"),
+])
+def test_bad_method_settings_name_the_key(tiny_model, data_root, method, message):
+    raw = tiny_raw(tiny_model, [])
+    raw["methods"] = ["ce", {"name": "lcl_bad", "base": "electra_lcl", **method}]
+    with pytest.raises(SpecError, match=message):
+        parse_spec(raw, data_root=str(data_root))
+
+
+def test_the_readme_lcl_variant_parses_as_documented(tiny_model, data_root):
+    """The README's example of a method with its own encoder and settings means what it says."""
+    import re
+    from pathlib import Path
+
+    import yaml
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    block = next(b for b in re.findall(r"```yaml\n(.*?)```", readme, re.S) if "base: electra_lcl" in b)
+    variant = next(m for m in yaml.safe_load(block)["methods"] if isinstance(m, dict) and m.get("base") == "electra_lcl")
+    (plan,) = build_plan(parse_spec({**tiny_raw(tiny_model, []), "methods": [variant]}, data_root=str(data_root)))
+    stage = plan.stages[0]
+    assert stage.data.model == "packaged:all-MiniLM-L6-v2" and stage.teacher.kind == "lcl"
+    assert (stage.train.epochs, stage.train.batch_size) == (3, 10)
