@@ -206,6 +206,20 @@ def test_a_stage_nobody_reads_keeps_no_weights(tiny_model, data_root, tmp_path):
     assert result["metrics"] == with_handover["metrics"]
 
 
+def test_a_stage_given_the_sweeps_prepared_data_does_not_prepare_it_again(tiny_model, data_root, tmp_path,
+                                                                          monkeypatch):
+    """The sweep prepares each dataset once and hands it to every stage task (issue 14)."""
+    stage_spec = build_plan(parse_spec(tiny_raw(tiny_model, ["ce"]), data_root=str(data_root)))[0].stages[0]
+    data = prepare_data(stage_spec.data)
+
+    def refuse(cfg):
+        raise AssertionError("prepared again")
+
+    monkeypatch.setattr(stage, "prepare_data", refuse)
+    _, result = run_stage(stage_spec, None, None, None, StageStore(tmp_path), keep=False, data=data)
+    assert "test_macro_f1" in result["metrics"]
+
+
 def test_ood_finetuning_trains_a_copy_on_ood_rows_mixed_with_ambiguous_id_rows(tiny_model, data_root, train_calls):
     """Section 4.4: p% OOD rows, each mixed with a random ambiguous ID row; the model handed in is kept."""
     spec = build_plan(parse_spec(tiny_raw(tiny_model, ["ce"]), data_root=str(data_root)))[0].stages[0]
