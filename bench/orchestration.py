@@ -52,23 +52,25 @@ def in_process(spec_path: str, root: str, store_dir: str) -> None:
     """The same trials' stages, in order, in this one process (what orchestrator/trial.py does, minus Ray/MLflow)."""
     import torch
 
-    from orchestrator.plan import build_plan
+    from orchestrator.plan import build_plan, handover_keys
     from orchestrator.spec import load_spec
-    from trainables.stage import run_stage
+    from trainables.stage import load_handover, run_stage
     from trainables.store import StageStore
 
     torch.set_num_threads(2)
     store = StageStore(store_dir)
-    for trial in build_plan(load_spec(spec_path, data_root=root)):
+    trials = build_plan(load_spec(spec_path, data_root=root))
+    consumed = handover_keys(trials)  # as the sweep does: only parents keep their handover
+    for trial in trials:
         map_key = trial.data_map.key() if trial.data_map else trial.stages[0].key()
-        weights = result = None
+        handover = result = None
         for spec in trial.all_stages:
             if store.has(spec.key()):
-                weights, result = store.load_weights(spec.key()), store.load_result(spec.key())
+                handover, result = load_handover(store, spec.key()), store.load_result(spec.key())
                 continue
             data_map = store.load_arrays(map_key) if spec.key() != map_key and spec.data_map else None
-            weights, result = run_stage(spec, weights if spec.parent else None, result if spec.parent else None,
-                                        data_map, store)
+            handover, result = run_stage(spec, handover if spec.parent else None, result if spec.parent else None,
+                                        data_map, store, keep=spec.key() in consumed)
 
 
 def run_timed(cmd: list[str], cwd: Path, env: dict) -> float:

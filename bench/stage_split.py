@@ -1,5 +1,7 @@
-"""Where a stage's time goes: setup (data, tokeniser, model build, a student's teacher logits)
-against training, evaluation and OOD work, from the stages a sweep stored (issue 14's first figure).
+"""Where a stage's time goes: setup (data, tokeniser, model build) against training, evaluation
+and OOD work, from the stages a sweep stored (issue 14's first figure). Since issue 14 a student
+no longer computes its teacher's training-set logits: a stage that has a student computes them
+after its own training, inside its "evaluate" seconds, with the model already loaded.
 
     python bench/stage_split.py runs/quickstart            # after `python -m orchestrator.sweep specs/quickstart.yaml`
 

@@ -167,6 +167,12 @@ def build_plan(spec: SweepSpec) -> list[TrialPlan | LLMTrialPlan]:
     return plans
 
 
+def handover_keys(trials: list[TrialPlan]) -> set[str]:
+    """The stages whose handover (weights, training-set logits) a student of the sweep reads: the
+    parents. No other stage's weights go into the object store or the stage store (issue 14)."""
+    return {s.parent for t in trials for s in t.stages if s.parent}
+
+
 def launch_order(trials: list[TrialPlan]) -> list[TrialPlan]:
     """The trials in the order Tune starts them: a stage's trainer before the trials that read it.
 

@@ -18,17 +18,19 @@ import logging
 import os
 import signal
 import sys
+import time
 from pathlib import Path
 
 import yaml
 
 from orchestrator.dashboard import access_hint, check_dashboard_host
-from orchestrator.plan import build_plan, launch_order, plan_summary
+from orchestrator.plan import LLMTrialPlan, build_plan, handover_keys, launch_order, plan_summary
 from orchestrator.spec import SpecError, SweepSpec, load_spec
 from trainables.llm.methods import LLMMethodConfig
 
 _logger = logging.getLogger("orchestrator.sweep")
 
+_STARTED = time.perf_counter()  # this module's import: the sweep's phases count from here
 TASK_HEAD_CPU = 0.01  # the trainable itself only waits on its generation tasks
 
 
@@ -42,6 +44,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--format", choices=("table", "json"), default="table", help="how --dry-run prints the plan")
     p.add_argument("--resume", action="store_true", help="finish an interrupted sweep; re-runs nothing finished")
     p.add_argument("--no-reuse", action="store_true", help="do not share stages between trials")
+    p.add_argument("--keep-all-weights", action="store_true",
+                   help="store every stage's weights and training-set logits, not only those a student reads "
+                        "(for exporting models); each stage's result.json lists what it kept under 'kept'")
     p.add_argument("--address", help="join an existing Ray cluster (e.g. auto or ray://host:10001)")
     p.add_argument("--num-cpus", type=float, help="CPUs of the local Ray instance (default: all)")
     p.add_argument("--num-gpus", type=float, help="GPUs of the local Ray instance (default: all)")
@@ -135,6 +140,23 @@ def check_resources(spec: SweepSpec, available: dict, cluster: bool) -> None:
                         f"CPU(s), so no trial could start; lower it (or --num-cpus N)")
 
 
+class _Phases:
+    """Seconds between marks, from the process's start: what a sweep spends outside its trials."""
+
+    def __init__(self):
+        self.seconds: dict[str, float] = {"spec": time.perf_counter() - _STARTED}  # read and checked
+        self._last = time.perf_counter()
+
+    def mark(self, name: str) -> None:
+        now = time.perf_counter()
+        self.seconds[name] = round(now - self._last, 3)
+        self._last = now
+
+    def write(self, path: Path) -> None:
+        path.write_text(json.dumps({k: round(v, 3) for k, v in self.seconds.items()}, indent=1))
+        _logger.info("sweep seconds: %s", ", ".join(f"{k} {v:.1f}" for k, v in self.seconds.items()))
+
+
 def run_sweep(spec: SweepSpec, args: argparse.Namespace) -> int:
     import ray
     from ray import tune
@@ -143,9 +165,11 @@ def run_sweep(spec: SweepSpec, args: argparse.Namespace) -> int:
     from orchestrator.cluster import ClusterError, check_nodes
     from orchestrator.tracking import describe_experiment, ensure_experiment, mark_unfinished, sync_runs, tracking_uri
     from orchestrator.recorder import RunRecorder, write_state
-    from orchestrator.trial import planned_run, run_trial, trial_gpus, trial_store_root
+    from orchestrator.trial import planned_run, prepare_data_refs, run_trial, trial_gpus, trial_store_root
 
+    phases = _Phases()  # where the fixed cost of a sweep goes (issue 14): written to sweep_seconds.json
     trials = build_plan(spec)
+    chains = [t for t in trials if not isinstance(t, LLMTrialPlan)]  # an LLM row trains nothing, tokenises nothing
     run_dir = Path(args.output).resolve() / spec.name
     tune_dir = run_dir / "tune"
     check_resume_spec(run_dir, spec, args.resume)
@@ -162,7 +186,9 @@ def run_sweep(spec: SweepSpec, args: argparse.Namespace) -> int:
     else:
         # "local": a new instance of our own, never a cluster some earlier `ray start` left behind
         init.update(address="local", num_cpus=args.num_cpus, num_gpus=args.num_gpus)
+    phases.mark("plan")
     context = ray.init(**init)
+    phases.mark("ray_start")
     # before any MLflow run or trial: a setup that cannot work is refused, saying what to do
     try:
         check_resources(spec, ray.cluster_resources(), bool(args.address))
@@ -193,7 +219,9 @@ def run_sweep(spec: SweepSpec, args: argparse.Namespace) -> int:
             {t.key: str(trial_store_root(store_root, not args.no_reuse, t.key)) for t in trials})
         sweep = {"store_root": str(store_root), "reuse": not args.no_reuse,
                  "task_cpus": res.cpus_per_trial - TASK_HEAD_CPU, "task_gpus": res.gpus_per_trial,
-                 "llm_task_gpus": res.gpus_per_llm_trial, "stage_wait_s": res.stage_wait_hours * 3600}
+                 "llm_task_gpus": res.gpus_per_llm_trial, "stage_wait_s": res.stage_wait_hours * 3600,
+                 "keep": "all" if args.keep_all_weights else sorted(handover_keys(chains)),
+                 "data": prepare_data_refs(chains)}
 
         # the plans ride along with the trainable (tune.with_parameters, via the object store);
         # a trial's config is only its key, which is also its name and folder
@@ -230,12 +258,15 @@ def run_sweep(spec: SweepSpec, args: argparse.Namespace) -> int:
         # SIGTERM (a scheduler's stop, `kill`, docker stop) ends the sweep as Ctrl-C does:
         # Tune stops the trials, their runs are marked KILLED and --resume continues
         previous = signal.signal(signal.SIGTERM, lambda *_: os.kill(os.getpid(), signal.SIGINT))
+        phases.mark("mlflow_and_tune_setup")
         try:
             results = tuner.fit()
         finally:
             signal.signal(signal.SIGTERM, previous)
+        phases.mark("trials")
     finally:
         ray.shutdown()
+    phases.mark("ray_shutdown")
 
     RunRecorder(recorder_state).catch_up_all()  # whatever the store holds and MLflow lacks
     errors = [r for r in results if r.error is not None]
@@ -250,6 +281,8 @@ def run_sweep(spec: SweepSpec, args: argparse.Namespace) -> int:
     print(tables)
     print(f"\nReport written to {run_dir / 'report.md'} and {run_dir / 'report.csv'}")
     print(report.mlflow_ui_hint(uri, experiment_id))
+    phases.mark("report")
+    phases.write(run_dir / "sweep_seconds.json")
     if unfinished:
         print(f"\nInterrupted: {unfinished} of {len(trials)} trial(s) unfinished (their MLflow runs are marked KILLED). "
               f"Continue with: python -m orchestrator.sweep {spec.source_path} --resume", file=sys.stderr)

@@ -2,9 +2,11 @@
 
 The trainable only drives: for each stage it either finds it finished in the stage store
 (trained by another trial, or before a restart) or claims it and runs it as a Ray task that
-lands in the trial's placement group. A generation task returns (weights, result); the
-weights' ObjectRef goes straight into the next generation's task, so weights travel through
-the object store as CPU numpy arrays, never a temp file or the driver (PRIOR_WORK.md 3).
+lands in the trial's placement group. A generation task returns (handover, result); the
+handover's ObjectRef (weights and training-set logits) goes straight into the next generation's
+task, so weights travel through the object store as CPU numpy arrays, never a temp file or the
+driver (PRIOR_WORK.md 3). Only stages that some generation of the sweep reads make a handover
+(`sweep["keep"]`, from orchestrator/plan.py's `handover_keys`, or "all" with --keep-all-weights).
 After each generation the trial gives Tune a report and a checkpoint, so a restarted trial
 resumes at its last finished generation. Trials never touch MLflow: each report names its
 stage, and the driver logs it (orchestrator/recorder.py).
@@ -27,7 +29,7 @@ from ray import tune
 from orchestrator.placement import StageTask, task_device
 from orchestrator.plan import LLMTrialPlan, TrialPlan, plan_from_dict
 from orchestrator.tracking import KIND_TAG, PlannedRun
-from trainables.stage import StageSpec
+from trainables.stage import StageSpec, load_handover
 from trainables.store import StageStore
 from trainables.train import DivergedError
 
@@ -44,9 +46,30 @@ REPORTED = ("val_macro_f1", "test_ece", "test_macro_f1", "test_weighted_f1", "te
 LLM_REPORTED = ("test_macro_f1", "test_ece", "test_unusable", "ood_macro_f1", "ood_ece", "ood_unusable")
 
 
-def _run_stage(spec_dict: dict, parent_weights, parent_result, data_map, store_root: str, threads: int,
-               label: str = ""):
-    """A generation as a Ray task; returns (weights, result) as two objects."""
+def _prepare_data(data_dict: dict):
+    """A dataset loaded, capped and tokenised, as a Ray task whose result every stage reads."""
+    from trainables.stage import DataConfig, prepare_data
+
+    return prepare_data(DataConfig.from_dict(data_dict))
+
+
+def data_key(data_dict: dict) -> str:
+    """The name of a DataConfig's prepared data in the sweep settings (`sweep["data"]`)."""
+    return json.dumps(data_dict, sort_keys=True, default=str)
+
+
+def prepare_data_refs(trials: list[TrialPlan]) -> dict[str, ray.ObjectRef]:
+    """Each dataset of the sweep prepared once, in a worker (the driver never loads a tokeniser) while
+    Tune starts; the driver owns the results, so they live as long as the sweep. Zero CPUs: it never
+    waits for a slot the trials hold, and a stage task simply waits for its data."""
+    configs = {data_key(d): d for d in (dataclasses.asdict(s.data) for t in trials for s in t.all_stages)}
+    task = ray.remote(num_cpus=0)(_prepare_data)
+    return {k: task.remote(d) for k, d in configs.items()}
+
+
+def _run_stage(spec_dict: dict, parent, parent_result, data_map, store_root: str, threads: int,
+               label: str = "", keep: bool = True, data=None):
+    """A generation as a Ray task; returns (handover or None, result) as two objects."""
     import torch
 
     from trainables.stage import run_stage
@@ -56,8 +79,8 @@ def _run_stage(spec_dict: dict, parent_weights, parent_result, data_map, store_r
     logging.getLogger("trainables.stage").setLevel(logging.INFO)
     device, seen = task_device(spec_dict.get("device", "auto"))
     spec = StageSpec.from_dict({**spec_dict, "device": device})  # the device is not part of a stage's key
-    weights, result = run_stage(spec, parent_weights, parent_result, data_map, StageStore(store_root))
-    return weights, {**result, "node_id": ray.get_runtime_context().get_node_id(), "placement": seen}
+    handover, result = run_stage(spec, parent, parent_result, data_map, StageStore(store_root), keep=keep, data=data)
+    return handover, {**result, "node_id": ray.get_runtime_context().get_node_id(), "placement": seen}
 
 
 run_stage_task = StageTask(_run_stage, num_returns=2)
@@ -94,22 +117,37 @@ def _label_logs(label: str) -> None:
 
 
 class _Chain:
-    """Runs or finds the stages of one trial, keeping ObjectRefs of weights for the next one."""
+    """Runs or finds the stages of one trial, keeping ObjectRefs of handovers for the next one."""
 
-    def __init__(self, store: StageStore, cpus: float, gpus: float, trial_key: str = "", wait_s: float | None = None):
+    def __init__(self, store: StageStore, cpus: float, gpus: float, trial_key: str = "", wait_s: float | None = None,
+                 keep: str | set[str] = "all", data: dict[str, ray.ObjectRef] | None = None):
         self.store, self.cpus, self.gpus, self.trial_key, self.wait_s = store, cpus, gpus, trial_key, wait_s
-        self.weights: dict[str, ray.ObjectRef] = {}
-        self.weights_node: dict[str, str] = {}  # where each weights object was made (for cluster checks)
+        self.keep = keep  # "all", or the keys of the stages whose handover a student of the sweep reads
+        self.data = data or {}  # data_key -> the sweep's prepared data (None: each task prepares its own)
+        self.handovers: dict[str, ray.ObjectRef] = {}
+        self.weights_node: dict[str, str] = {}  # where each handover object was made (for cluster checks)
         self.trained: list[str] = []
         self.task_node: dict[str, str] = {}
         self.task_placement: dict[str, dict] = {}  # GPU ids and device each trained stage's task saw
         self._data_maps: dict[str, ray.ObjectRef] = {}
+        self._specs: dict[str, tuple[StageSpec, str | None]] = {}  # what ensure() saw: to train a stage again
 
-    def weights_ref(self, key: str) -> ray.ObjectRef:
-        if key not in self.weights:  # finished earlier (shared or before a restart): from disk
-            self.weights[key] = ray.put(self.store.load_weights(key))
-            self.weights_node[key] = ray.get_runtime_context().get_node_id()
-        return self.weights[key]
+    def keeps(self, key: str) -> bool:
+        return self.keep == "all" or key in self.keep
+
+    def handover_ref(self, key: str) -> ray.ObjectRef:
+        """A finished stage's handover: the task's own, else from disk, else (the stage kept none,
+        e.g. it was the last generation of a shorter chain) the stage trained again to make it."""
+        if key not in self.handovers:
+            handover = load_handover(self.store, key)
+            if handover is None:
+                _logger.warning("stage %s kept no handover (weights, training-set logits); training it again for "
+                                "its student (--keep-all-weights keeps every stage's)", key)
+                self._train(*self._specs[key], keep=True)
+            else:
+                self.handovers[key] = ray.put(handover)
+                self.weights_node[key] = ray.get_runtime_context().get_node_id()
+        return self.handovers[key]
 
     def data_map_ref(self, key: str) -> ray.ObjectRef:
         """The data-map arrays, read from disk and put in the object store once per trial."""
@@ -120,6 +158,7 @@ class _Chain:
 
     def ensure(self, spec: StageSpec, data_map_key: str | None) -> dict:
         key = spec.key()
+        self._specs[key] = (spec, data_map_key)
         if self.store.has(key):
             return self.store.load_result(key)
         failed = self.store.root / f"{key}.diverged"
@@ -131,31 +170,41 @@ class _Chain:
                 return self.store.load_result(key)
             if failed.exists():  # the trainer we waited for diverged: do not train it again
                 raise DivergedError(failed.read_text())
-            parent_w = self.weights_ref(spec.parent) if spec.parent else None
-            parent_r = self.store.load_result(spec.parent) if spec.parent else None
-            data_map = self.data_map_ref(data_map_key) if data_map_key not in (None, key) else None
-            task = run_stage_task.options(self.cpus, self.gpus)
-            w_ref, r_ref = task.remote(_spec_dict(spec), parent_w, parent_r, data_map, str(self.store.root),
-                                       max(1, round(self.cpus)), f"{self.trial_key} g{spec.generation}")
-            self._maybe_fault(spec.generation)
-            try:
-                result = ray.get(r_ref)
-            except ray.exceptions.RayTaskError as exc:
-                if isinstance(exc.cause, DivergedError):
-                    message = f"generation {spec.generation} of {self.trial_key} ({key}): {exc.cause}"
-                    failed.write_text(message)
-                    raise DivergedError(message) from None
-                raise
-            self.weights[key] = w_ref
-            self.weights_node[key] = self.task_node[key] = result.pop("node_id")
-            self.task_placement[key] = result.pop("placement")
+            result = self._train(spec, data_map_key, self.keeps(key))
             self.trained.append(key)
             return result
 
+    def _train(self, spec: StageSpec, data_map_key: str | None, keep: bool) -> dict:
+        """Run one stage as a Ray task; its handover's ObjectRef is kept when it makes one."""
+        key = spec.key()
+        failed = self.store.root / f"{key}.diverged"
+        parent_h = self.handover_ref(spec.parent) if spec.parent else None
+        parent_r = self.store.load_result(spec.parent) if spec.parent else None
+        data_map = self.data_map_ref(data_map_key) if data_map_key not in (None, key) else None
+        spec_dict = _spec_dict(spec)
+        task = run_stage_task.options(self.cpus, self.gpus)
+        h_ref, r_ref = task.remote(spec_dict, parent_h, parent_r, data_map, str(self.store.root),
+                                   max(1, round(self.cpus)), f"{self.trial_key} g{spec.generation}", keep,
+                                   self.data.get(data_key(spec_dict["data"])))
+        self._maybe_fault(spec.generation)
+        try:
+            result = ray.get(r_ref)
+        except ray.exceptions.RayTaskError as exc:
+            if isinstance(exc.cause, DivergedError):
+                message = f"generation {spec.generation} of {self.trial_key} ({key}): {exc.cause}"
+                failed.write_text(message)
+                raise DivergedError(message) from None
+            raise
+        if keep:
+            self.handovers[key] = h_ref
+        self.weights_node[key] = self.task_node[key] = result.pop("node_id")
+        self.task_placement[key] = result.pop("placement")
+        return result
+
     def release(self, key: str) -> None:
-        """Drop our reference to a generation's weights once its student exists: a chain holds
+        """Drop our reference to a generation's handover once its student exists: a chain holds
         at most two generations in the object store, not all of them."""
-        self.weights.pop(key, None)
+        self.handovers.pop(key, None)
 
     def _maybe_fault(self, generation: int) -> None:
         if os.environ.get(FAULT_ENV) != f"{self.trial_key}:{generation}":
@@ -218,7 +267,9 @@ def run_trial(config: dict, plans: dict[str, dict], sweep: dict) -> None:
         with checkpoint.as_directory() as d:
             start = json.loads((Path(d) / "state.json").read_text())["generation"]
         _logger.info("trial %s resumes after generation %d", plan.key, start)
-    chain = _Chain(store, sweep["task_cpus"], sweep["task_gpus"], plan.key, sweep.get("stage_wait_s"))
+    keep = sweep.get("keep", "all")
+    chain = _Chain(store, sweep["task_cpus"], sweep["task_gpus"], plan.key, sweep.get("stage_wait_s"),
+                   keep if keep == "all" else set(keep), sweep.get("data"))
     map_key = plan.data_map.key() if plan.data_map else (plan.stages[0].key() if plan.stages[0].records_data_map else None)
     if plan.data_map is not None:
         chain.ensure(plan.data_map, None)

@@ -25,8 +25,8 @@ from trainables.data import ood_finetune_indices
 from trainables.methods import get_method, list_methods
 from trainables.methods.losses import DistillTask, MixupTask
 from trainables.methods.partners import SaliencyPartners
-from trainables.models import build_model
-from trainables.stage import prepare_data, run_stage
+from trainables.models import build_model, load_numpy_state
+from trainables.stage import load_handover, prepare_data, run_stage
 from trainables.store import StageStore
 from trainables.train import predict_logits
 
@@ -51,13 +51,13 @@ def run_chain(trial, store: StageStore) -> list[dict]:
     """What orchestrator/trial.py does, without Ray: data map, then generations in order."""
     results = []
     map_key = trial.data_map.key() if trial.data_map else trial.stages[0].key()
-    weights = result = None
+    handover = result = None
     for spec in trial.all_stages:
         if store.has(spec.key()):
-            weights, result = store.load_weights(spec.key()), store.load_result(spec.key())
+            handover, result = load_handover(store, spec.key()), store.load_result(spec.key())
         else:
             data_map = store.load_arrays(map_key) if spec.key() != map_key and spec.data_map else None
-            weights, result = run_stage(spec, weights if spec.parent else None, result if spec.parent else None,
+            handover, result = run_stage(spec, handover if spec.parent else None, result if spec.parent else None,
                                         data_map, store)
         if spec is not trial.data_map:
             results.append(result)
@@ -158,17 +158,70 @@ def test_students_distil_at_their_parents_temperature_from_the_pretrained_encode
     trials = build_plan(parse_spec(tiny_raw(tiny_model, ["csd", "sd"]), data_root=str(data_root)))
     assert [t.method.distill.kind for t in trials] == ["csd", "sd"]
     store, teacher = StageStore(tmp_path), trials[0].stages[0]
-    parent_weights, parent = run_stage(teacher, None, None, None, store)
+    handover, parent = run_stage(teacher, None, None, None, store)
     assert parent["temperature"] != 1.0  # else CSD and SD could not be told apart here
     pretrained = build_model(tiny_model, 6, seed=0).state_dict()
     encoder = [k for k in pretrained if k.startswith("encoder.")]
-    assert any(not np.array_equal(parent_weights[k], pretrained[k].numpy()) for k in encoder)  # the teacher moved
+    assert any(not np.array_equal(handover.weights[k], pretrained[k].numpy()) for k in encoder)  # the teacher moved
     for trial, expected in zip(trials, (parent["temperature"], 1.0)):
-        _, result = run_stage(trial.stages[1], parent_weights, parent, store.load_arrays(teacher.key()), store)
+        _, result = run_stage(trial.stages[1], handover, parent, store.load_arrays(teacher.key()), store)
         assert result["metrics"]["distill_temperature"] == expected
         call = [c for c in train_calls if isinstance(c["task"], DistillTask)][-1]  # this student's training
         assert call["task"].temperature == expected  # what the loss uses, not only what is logged
         assert all(torch.equal(call["start"][k], pretrained[k]) for k in encoder)
+
+
+def test_a_student_distils_from_its_parents_handover_and_builds_only_its_own_model(tiny_model, data_root, tmp_path,
+                                                                                   train_calls, monkeypatch):
+    """Issue 14: the parent hands over its fp32 training-set logits with its weights (the same logits a
+    model rebuilt from those weights predicts), and the student builds one model: its own."""
+    trial = build_plan(parse_spec(tiny_raw(tiny_model, ["csd"]), data_root=str(data_root)))[0]
+    teacher, student = trial.stages
+    store = StageStore(tmp_path)
+    handover, parent = run_stage(teacher, None, None, None, store)
+    assert parent["kept"] == ["weights", "train_logits"]
+    rebuilt = build_model(tiny_model, 6, seed=0)
+    load_numpy_state(rebuilt, handover.weights)
+    data = prepare_data(teacher.data)
+    np.testing.assert_array_equal(handover.train_logits, predict_logits(rebuilt, data.train, teacher.train.eval_batch_size))
+    from_disk = load_handover(store, teacher.key())
+    np.testing.assert_array_equal(from_disk.train_logits, handover.train_logits)
+    assert all(np.array_equal(from_disk.weights[k], v) for k, v in handover.weights.items())
+    builds, real_build = [], stage.build_model
+    monkeypatch.setattr(stage, "build_model", lambda *a, **kw: builds.append(a) or real_build(*a, **kw))
+    run_stage(student, handover, parent, store.load_arrays(teacher.key()), store, keep=False)
+    assert len(builds) == 1
+    task = [c for c in train_calls if isinstance(c["task"], DistillTask)][-1]["task"]
+    np.testing.assert_array_equal(task.teacher_logits.numpy(), handover.train_logits)
+
+
+def test_a_stage_nobody_reads_keeps_no_weights(tiny_model, data_root, tmp_path):
+    """Without `keep` a stage returns no handover and stores neither weights nor training-set logits,
+    and says so; its metrics are those of the same stage that keeps them."""
+    stage_spec = build_plan(parse_spec(tiny_raw(tiny_model, ["ce"]), data_root=str(data_root)))[0].stages[0]
+    kept, dropped = StageStore(tmp_path / "kept"), StageStore(tmp_path / "dropped")
+    _, with_handover = run_stage(stage_spec, None, None, None, kept)
+    handover, result = run_stage(stage_spec, None, None, None, dropped, keep=False)
+    assert handover is None and result["kept"] == []
+    assert dropped.load_result(stage_spec.key())["kept"] == []
+    assert not (dropped.path(stage_spec.key()) / "weights.safetensors").exists()
+    assert "train_logits" not in dropped.load_arrays(stage_spec.key())
+    assert load_handover(dropped, stage_spec.key()) is None
+    assert result["metrics"] == with_handover["metrics"]
+
+
+def test_a_stage_given_the_sweeps_prepared_data_does_not_prepare_it_again(tiny_model, data_root, tmp_path,
+                                                                          monkeypatch):
+    """The sweep prepares each dataset once and hands it to every stage task (issue 14)."""
+    stage_spec = build_plan(parse_spec(tiny_raw(tiny_model, ["ce"]), data_root=str(data_root)))[0].stages[0]
+    data = prepare_data(stage_spec.data)
+
+    def refuse(cfg):
+        raise AssertionError("prepared again")
+
+    monkeypatch.setattr(stage, "prepare_data", refuse)
+    _, result = run_stage(stage_spec, None, None, None, StageStore(tmp_path), keep=False, data=data)
+    assert "test_macro_f1" in result["metrics"]
 
 
 def test_ood_finetuning_trains_a_copy_on_ood_rows_mixed_with_ambiguous_id_rows(tiny_model, data_root, train_calls):
@@ -204,14 +257,14 @@ def test_the_readme_variant_trains(tiny_model, data_root, tmp_path, train_calls)
     trial = build_plan(parse_spec(tiny_raw(tiny_model, [variant]), data_root=str(data_root)))[0]
     store = StageStore(tmp_path)
     run_stage(trial.data_map, None, None, None, store)
-    weights, _ = run_stage(trial.stages[0], None, None, store.load_arrays(trial.data_map.key()), store)
+    handover, _ = run_stage(trial.stages[0], None, None, store.load_arrays(trial.data_map.key()), store)
     call = next(c for c in train_calls if isinstance(c["task"], MixupTask) and c["task"].layer == "logits")
     task = call["task"]
     assert (type(task.partners), task.partners.scope, task.alpha) == (SaliencyPartners, "batch", 0.4)
     losses = [out["loss"] for out in call["outs"]]
     assert np.isfinite(losses).all() and len(set(losses)) == len(losses) > 1
     assert all(out["mix"] > 0 for out in call["outs"])
-    changed = {k for k, v in call["start"].items() if not np.array_equal(weights[k], v.numpy())}
+    changed = {k for k, v in call["start"].items() if not np.array_equal(handover.weights[k], v.numpy())}
     assert "out_proj.weight" in changed and any(k.startswith("encoder.") for k in changed)
 
 

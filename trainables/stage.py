@@ -7,6 +7,10 @@ generation is evaluated on the ID validation and test sets (raw and temperature-
 the OOD test set without fine-tuning, and after OOD fine-tuning at each percentage
 (section 4.4). A stage is a pure function of its `StageSpec`, whose hash is its key.
 
+What a generation hands its student (`Handover`: its weights and its fp32 training-set logits,
+the distillation targets) is made only when a student may read it (`keep`): the last generation
+of a chain keeps neither, and a student never builds a model of its teacher (issue 14).
+
 Plain Python: no Ray, no MLflow. orchestrator/trial.py runs it as a Ray task.
 """
 from __future__ import annotations
@@ -32,7 +36,7 @@ from trainables.data import PreparedDataset, Split, UserDatasetSpec, load_datase
 from trainables.methods.losses import CrossEntropyTask, DistillTask, LabelAwareContrastiveTask, MixupTask
 from trainables.methods.partners import OtherSubsetPartners, RandomPartners, SaliencyPartners, saliency
 from trainables.methods.registry import DistillConfig, MixupConfig
-from trainables.models import build_model, load_numpy_state, load_tokenizer, state_to_numpy
+from trainables.models import build_model, load_tokenizer, state_to_numpy
 from trainables.store import StageStore
 from trainables.train import TrainConfig, pick_device, predict_logits, set_seed, train
 
@@ -150,6 +154,26 @@ class StageSpec:
         return cls(**d)
 
 
+@dataclass(frozen=True)
+class Handover:
+    """What a student needs of its parent: the weights (to pass on, or export) and the parent's
+    fp32 logits on the training rows, computed by the parent with its model still loaded."""
+
+    weights: dict[str, np.ndarray]
+    train_logits: np.ndarray
+
+
+# what a stage that keeps its handover stores, as named in result["kept"]
+HANDOVER_PARTS = ("weights", "train_logits")
+
+
+def load_handover(store: StageStore, key: str) -> Handover | None:
+    """A stored stage's handover, or None when the stage kept none (nothing was to read it)."""
+    if tuple(store.load_result(key).get("kept", ())) != HANDOVER_PARTS:
+        return None
+    return Handover(store.load_weights(key), store.load_arrays(key)["train_logits"])
+
+
 @dataclass
 class PreparedData:
     """Tokenised ID and OOD data of one DataConfig."""
@@ -174,7 +198,9 @@ def cap_split(split: Split, limit: int | None, seed: int) -> Split:
 
 @functools.lru_cache(maxsize=4)
 def prepare_data(cfg: DataConfig) -> PreparedData:
-    """Load, cap and tokenise once per worker process (stages of a trial share a worker)."""
+    """Load, cap and tokenise once per process. A sweep calls it once per dataset and hands the
+    result to every stage through Ray's object store (orchestrator/trial.py, `prepare_data_task`),
+    so a one-shot GPU worker does not prepare it again."""
     tokenizer = load_tokenizer(cfg.model)
     ds = load_dataset(cfg.dataset, cfg.data_root, split_seed=cfg.split_seed)
 
@@ -243,19 +269,23 @@ def _ood_finetune(spec: StageSpec, model, data: PreparedData, ambiguous: np.ndar
     return predict_logits(tuned, data.ood_test, spec.train.eval_batch_size)
 
 
-def run_stage(spec: StageSpec, parent_weights: dict | None, parent_result: dict | None,
-              data_map: dict | None, store: StageStore) -> tuple[dict, dict]:
-    """Train, evaluate and save one generation. Returns (weights, result).
+def run_stage(spec: StageSpec, parent: Handover | None, parent_result: dict | None,
+              data_map: dict | None, store: StageStore, keep: bool = True,
+              data: PreparedData | None = None) -> tuple[Handover | None, dict]:
+    """Train, evaluate and save one generation. Returns (handover, result).
 
     Args:
-        parent_weights: generation g-1's weights (numpy), for a student.
+        parent: generation g-1's handover, for a student.
         parent_result: generation g-1's result (its temperature), for a student.
         data_map: arrays of the data-map stage (gold_probs, correct, last_logits), when the
             teacher recipe or OOD fine-tuning needs one.
+        keep: make, store and return this stage's handover (a student, a resumed trial or an
+            export may read it); without it the handover is None and nothing of it is stored.
+        data: `prepare_data(spec.data)` made once for the sweep; None prepares it here.
     """
     clock = [time.perf_counter()]  # setup | training | evaluation | OOD work, in result["seconds"]
     device = pick_device(spec.device)
-    data = prepare_data(spec.data)
+    data = data if data is not None else prepare_data(spec.data)
     labels = data.id_data.labels
     set_seed(spec.seed)
     # every generation starts from the pretrained encoder (born-again); heads differ per generation
@@ -265,12 +295,11 @@ def run_stage(spec: StageSpec, parent_weights: dict | None, parent_result: dict 
         task, rows = _teacher_task(spec, data, data_map, len(labels))
         temperature_used = None
     else:
-        teacher = build_model(spec.data.model, len(labels), seed=0).to(device)
-        load_numpy_state(teacher, parent_weights)
-        teacher_logits = predict_logits(teacher, data.train, spec.train.eval_batch_size)
-        del teacher
+        if parent is None:
+            raise ValueError(f"stage {spec.key()}: a student needs its parent's handover (weights and training-set "
+                             f"logits), but {spec.parent} kept none; train the parent with keep=True")
         temperature_used = parent_result["temperature"] if spec.distill.kind == "csd" else 1.0
-        task = DistillTask(teacher_logits, temperature_used, spec.distill.scale_student, spec.distill.annealing)
+        task = DistillTask(parent.train_logits, temperature_used, spec.distill.scale_student, spec.distill.annealing)
         rows = None
 
     clock.append(time.perf_counter())
@@ -289,6 +318,10 @@ def run_stage(spec: StageSpec, parent_weights: dict | None, parent_result: dict 
     arrays = {"val_logits": val_logits, "val_labels": data.validation.labels,
               "test_logits": test_logits, "test_labels": data.test.labels,
               "temperature_grid": temps, "temperature_ece": eces}
+
+    handover = None
+    if keep:  # the student's distillation targets, from this model as it is stored (fp32, METHOD.md)
+        handover = Handover(state_to_numpy(model), predict_logits(model, data.train, spec.train.eval_batch_size))
 
     if spec.records_data_map:
         arrays.update(gold_probs=fit.gold_probs, correct=fit.correct, last_logits=fit.last_logits)
@@ -309,17 +342,18 @@ def run_stage(spec: StageSpec, parent_weights: dict | None, parent_result: dict 
     clock.append(time.perf_counter())
     seconds = {name: round(b - a, 3) for name, a, b in zip(("setup", "train", "evaluate", "ood"), clock, clock[1:])}
     result = {"key": spec.key(), "generation": spec.generation, "temperature": float(temperature),
-              "metrics": metrics, "history": fit.history, "labels": list(labels), "seconds": seconds}
-    weights = state_to_numpy(model)
+              "metrics": metrics, "history": fit.history, "labels": list(labels), "seconds": seconds,
+              "kept": list(HANDOVER_PARTS) if keep else []}
+    stored = dict(arrays, train_logits=handover.train_logits) if keep else arrays
     with tempfile.TemporaryDirectory() as tmp:
         _write_plots(Path(tmp), spec, data, arrays, float(temperature))
         # raw logits beside the plots, so any ECE variant can be recomputed later (METHOD.md, Metrics)
         np.savez_compressed(Path(tmp) / "logits.npz", **{k: v for k, v in arrays.items()
                                                          if k.endswith(("_logits", "_labels"))})
-        store.save(spec.key(), result, weights, arrays, tmp)
+        store.save(spec.key(), result, handover.weights if keep else None, stored, tmp)
     _logger.info("stage %s done: test macro F1 %.2f, ECE %.2f (TS %.2f)", spec.key(),
                  metrics["test_macro_f1"], metrics["test_ece"], metrics["test_ece_ts"])
-    return weights, result
+    return handover, result
 
 
 def _write_plots(out: Path, spec: StageSpec, data: PreparedData, arrays: dict, temperature: float) -> None:

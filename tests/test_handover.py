@@ -1,0 +1,52 @@
+"""What one generation hands the next through Ray (issue 14): only stages a student reads keep a
+handover; a longer chain shares a shorter one's stages, and a stage that kept none is trained
+again for its new student rather than failing or being stored twice."""
+from __future__ import annotations
+
+import pytest
+
+from orchestrator.plan import build_plan, handover_keys
+from orchestrator.spec import parse_spec
+from tests.test_sweep_e2e import tiny_spec
+from trainables.store import StageStore
+
+
+def csd_plan(tiny_model: str, data_root, generations: int):
+    raw = {**tiny_spec(tiny_model, "chain"), "methods": ["csd"], "generations": generations,
+           "ood": {"percents": [1], "epochs": 1}}
+    return build_plan(parse_spec(raw, data_root=str(data_root)))[0]
+
+
+def test_only_parents_keep_a_handover(tiny_model, data_root):
+    spec = parse_spec({**tiny_spec(tiny_model, "keep"), "generations": 3}, data_root=str(data_root))
+    trials = build_plan(spec)
+    kept = handover_keys(trials)
+    by_method = {t.method.name: t for t in trials}
+    csd, sim = by_method["csd"], by_method["sim_mixup_csd"]
+    assert kept == {csd.stages[0].key(), csd.stages[1].key(), sim.stages[0].key(), sim.stages[1].key()}
+    assert sim.data_map.key() == csd.stages[0].key()  # the data map is kept only because csd distils from it
+    assert csd.stages[2].key() not in kept and sim.stages[2].key() not in kept
+
+
+@pytest.mark.slow
+def test_a_longer_chain_trains_again_only_the_handover_its_shorter_prefix_did_not_keep(tiny_model, data_root,
+                                                                                      tmp_path):
+    import ray
+
+    from orchestrator.trial import _Chain
+
+    short, long = csd_plan(tiny_model, data_root, 2), csd_plan(tiny_model, data_root, 3)
+    assert [s.key() for s in long.stages[:2]] == [s.key() for s in short.stages]  # no chain length in a key
+    store = StageStore(tmp_path / "stages")
+    ray.init(address="local", num_cpus=1, include_dashboard=False, logging_level="ERROR")
+    try:
+        for plan in (short, long):
+            chain = _Chain(store, 1, 0, plan.key, keep=handover_keys([plan]))
+            results = [chain.ensure(spec, plan.stages[0].key()) for spec in plan.stages]
+    finally:
+        ray.shutdown()
+    assert store.load_result(short.stages[1].key())["kept"] == []  # the short chain's last stage kept nothing
+    assert results[2]["generation"] == 3 and "test_macro_f1" in results[2]["metrics"]
+    # each stage stored once; the short chain's g2 ran again only to hand over, and its stored copy stays
+    assert (store.root / "trained.log").read_text().split() == [s.key() for s in long.stages]
+    assert store.load_result(long.stages[1].key())["kept"] == []
