@@ -259,6 +259,21 @@ def test_bin_stats_consistent_and_json():
         stats.ece = 0.0  # frozen
 
 
+def test_bin_stats_by_hand_and_as_json():
+    """Four predictions in 4 equal-width bins: one bin with one sample, one empty. The JSON form is
+    what the reliability diagrams and the MLflow artifacts read (nan -> None)."""
+    probs = np.array([[0.9, 0.1], [0.8, 0.2], [0.3, 0.7], [0.4, 0.6]])  # top-1 conf .9 .8 .7 .6
+    labels = np.array([0, 1, 1, 1])  # hits: 1 0 1 1
+    stats = calibration_bins(probs, labels, n_bins=4)
+    assert stats.to_dict() == {
+        "binning": "equal_width", "n_bins": 4, "edges": [0.0, 0.25, 0.5, 0.75, 1.0], "counts": [0, 0, 2, 2],
+        "accuracy": [None, None, 1.0, 0.5], "confidence": [None, None, pytest.approx(0.65), pytest.approx(0.85)],
+        "ece": pytest.approx(0.5 * 0.35 + 0.5 * 0.35)}
+    one = calibration_bins(probs[:1], labels[:1], n_bins=4).to_dict()  # a bin holding a single sample
+    assert one["counts"] == [0, 0, 0, 1] and one["accuracy"][3] == 1.0 and one["confidence"][3] == pytest.approx(0.9)
+    assert calibration_bins(probs, labels, n_bins=4, binning="equal_mass").to_dict()["binning"] == "equal_mass"
+
+
 def test_tensor_inputs_and_float_outputs():
     rng = np.random.default_rng(5)
     logits, labels, probs = random_case(rng, 100, 3, 1.0)
