@@ -82,6 +82,26 @@ def test_the_task_trains_the_weighting_network_with_the_model(tiny_electra):
     assert not torch.equal(before, weighting.out_proj.weight), "the loop did not optimise the weighting network"
 
 
+def test_the_task_contrasts_unit_first_token_vectors_weighted_by_the_weighting_network(tiny_electra):
+    """The task's LCL is the loss above on the model's L2-normalised pooled vectors, with the weighting
+    network's softmax as pair weights; lambda 0.5 and tau 0.3 by default (the LCL code's config)."""
+    from trainables.batching import collate
+
+    labels = [0, 1, 2, 0, 1, 2]
+    data = encode(["I was so happy today", "A dog bit me", "He lied to me", "We won the match",
+                   "I walked alone at night", "She told my secret"], labels, load_tokenizer(tiny_electra), 16)
+    model, weighting = build_model(tiny_electra, 3, seed=0).eval(), build_model(tiny_electra, 3, seed=1)
+    task = LabelAwareContrastiveTask(weighting)
+    assert (task.ce_weight, task.temperature) == (0.5, 0.3)
+    with torch.no_grad():
+        out = task(model, data, np.arange(6), 0.0, np.random.default_rng(0))
+        ids, mask = collate(data, np.arange(6), torch.device("cpu"))
+        unit = torch.nn.functional.normalize(model.pooled(ids, mask), dim=-1)
+        expected = label_aware_contrastive_loss(unit, torch.tensor(labels), torch.softmax(weighting(ids, mask), -1), 0.3)
+    assert not weighting.training  # the weighting network follows the model into evaluation
+    assert out["lcl"].item() == pytest.approx(expected.item(), rel=1e-5)
+
+
 def lcl_raw(model: str, electra: str, **method) -> dict:
     raw = tiny_raw(model, [])
     raw["methods"] = ["ce", {"name": "electra_lcl_tiny", "base": "electra_lcl", "model": electra, **method}]

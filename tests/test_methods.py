@@ -98,6 +98,8 @@ def test_options_at_their_bounds_are_accepted():
     """The edges of the allowed ranges: a whole data-map half, the sample's own CE alone, one model."""
     MethodConfig("x", "", teacher=MixupConfig("ea", ea_fraction=1.0, main_weight=1.0, alpha=1e-3)).validate()
     MethodConfig("x", "", distill=DistillConfig("none", generations=1)).validate()
+    for lam in (0.0, 1.0):  # LCL's CE weight: pure contrastive or pure CE
+        MethodConfig("x", "", teacher=MixupConfig("lcl", lcl_ce_weight=lam)).validate()
 
 
 def teacher_task(recipe: MixupConfig, data: Encoded, data_map: dict = DATA_MAP, model: str = "m"):
@@ -140,6 +142,8 @@ def test_a_task_sees_its_rows_as_the_model_does(tiny, name):
     with torch.no_grad():
         out = task(model, data, rows, 0.5, np.random.default_rng(0))
     np.testing.assert_allclose(out["logits"].numpy(), predict_logits(model, data)[rows], rtol=1e-4, atol=1e-5)
+    if type(task) is CrossEntropyTask:
+        assert out["ce"] is not None and out["ce"].item() == pytest.approx(out["loss"].item())
 
 
 def _partners_seen(partners, rows, rng, draws: int = 200) -> set[int]:
