@@ -88,6 +88,7 @@ def test_unknown_method_lists_the_known_ones():
     (MethodConfig("x", "", teacher=MixupConfig("rand", main_weight=0.0)), "main_weight must be in"),
     (MethodConfig("x", "", teacher=MixupConfig("rand", main_weight=1.5)), "main_weight must be in"),
     (MethodConfig("x", "", distill=DistillConfig("none", generations=2)), "use sd or csd"),
+    (MethodConfig("x", "", teacher=MixupConfig("lcl", lcl_ce_weight=1.5)), "lcl_ce_weight must be in"),
 ])
 def test_options_that_do_not_fit_are_refused(bad, message):
     with pytest.raises(ValueError, match=f"method 'x': .*{message}"):  # names the method
@@ -261,6 +262,12 @@ def test_mixup_loss_by_hand(recipe):
     assert out["ce"].item() == pytest.approx(ce, rel=1e-5)
     assert out["loss"].item() == pytest.approx(expected, rel=1e-5)
     np.testing.assert_allclose(out["logits"].detach().numpy(), net.numpy_classify(TABLE)[MIX_ROWS], rtol=1e-5)
+
+
+def test_a_mixup_task_defaults_to_the_papers_recipe():
+    """alpha 5 (lam ~ Beta(5, 5)), 0.8 on the sample's own CE, mixing the penultimate features."""
+    task = MixupTask(FixedPartners(MIX_MATES[:, :1]))
+    assert (task.alpha, task.main_weight, task.layer) == (5.0, 0.8, "features")
 
 
 @pytest.mark.parametrize("search", [similarity_partners, _search_numpy, _search_torch], ids=["default", "numpy", "torch"])
