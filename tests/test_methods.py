@@ -284,6 +284,26 @@ def test_similarity_partners_match_brute_force(search):
         assert worst[q].item() == 100 + int(np.argmin(sims))
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no GPU")
+def test_a_gpu_table_is_searched_on_the_gpu_with_the_cpu_searchs_answer():
+    """The dispatch: a table on a GPU goes to the torch search with its default chunk (4096 rows;
+    4,500 queries make two chunks), answers there, and picks the partners the CPU search picks
+    (up to float rounding of near-equal cosines)."""
+    rng = np.random.default_rng(4)
+    table = torch.from_numpy(rng.random((5000, 6)).astype(np.float32))
+    queries, candidates = torch.arange(0, 4500), torch.arange(4500, 5000)
+    best, worst = similarity_partners(table.cuda(), queries.cuda(), candidates.cuda())
+    assert best.is_cuda and worst.is_cuda
+    assert best.shape == worst.shape == (4500,)
+    unit = table.double() / table.double().norm(dim=1, keepdim=True)
+    cos = unit[queries] @ unit[candidates].T
+    rows = torch.arange(4500)
+    assert torch.all(cos[rows, best.cpu() - 4500] >= cos.max(dim=1).values - 1e-6)
+    assert torch.all(cos[rows, worst.cpu() - 4500] <= cos.min(dim=1).values + 1e-6)
+    cpu_best, cpu_worst = similarity_partners(table, queries, candidates)
+    assert (best.cpu() == cpu_best).float().mean() > 0.999 and (worst.cpu() == cpu_worst).float().mean() > 0.999
+
+
 def test_sim_partners_come_from_the_other_half_and_saliency_refreshes():
     rng = np.random.default_rng(2)
     easy, amb = np.arange(0, 10), np.arange(10, 20)
