@@ -244,6 +244,9 @@ def run_sweep(spec: SweepSpec, args: argparse.Namespace) -> int:
                 param_space={"trial": tune.grid_search(list(plans))},
                 tune_config=tune.TuneConfig(
                     max_concurrent_trials=res.max_concurrent_trials,
+                    # a trial's actor imports torch and the trainables (seconds); trials of the same
+                    # resources take over a finished one's actor and placement group instead
+                    reuse_actors=True,
                     trial_name_creator=lambda t: t.config["trial"],
                     trial_dirname_creator=lambda t: t.config["trial"],
                 ),

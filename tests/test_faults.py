@@ -34,7 +34,7 @@ def test_trial_killed_mid_generation_resumes_at_that_generation(tmp_path, tiny_m
 
 @pytest.mark.slow
 def test_driver_sigkill_then_resume(tmp_path, tiny_model, data_root):
-    spec = {**tiny_spec(tiny_model, "killed"), "methods": ["ce", "csd"], "seeds": [0, 1]}
+    spec = {**tiny_spec(tiny_model, "killed"), "methods": ["ce", "csd"]}  # 2 trials sharing g1: 2 stages
     path = tmp_path / "killed.yaml"
     path.write_text(yaml.safe_dump(spec))
     log = tmp_path / "runs" / "killed" / "stages" / "trained.log"
@@ -45,22 +45,21 @@ def test_driver_sigkill_then_resume(tmp_path, tiny_model, data_root):
                             start_new_session=True)
     try:
         deadline = time.time() + 300
-        while time.time() < deadline and (not log.exists() or len(log.read_text().split()) < 2):
-            time.sleep(0.5)
+        while time.time() < deadline and not (log.exists() and log.read_text().split()):
+            time.sleep(0.2)
         assert log.exists(), "the sweep trained nothing before the deadline"
     finally:
         os.killpg(proc.pid, signal.SIGKILL)  # the driver and every process of its session
         proc.wait()
     before = log.read_text().split()
-    assert 2 <= len(before) < 4  # killed part-way: ce g1 and csd g2, for 2 seeds, in all
+    assert len(before) == 1  # killed part-way: g1 (ce's, and csd's teacher) stored, csd's g2 not
 
     out = run_sweep(tmp_path, path, data_root, "--resume")
     assert out.returncode == 0, out.stderr[-5000:]
     after = log.read_text().split()
-    assert after[: len(before)] == before and len(after) == len(set(after)) == 4  # nothing finished re-trained
+    assert after[: len(before)] == before and len(after) == len(set(after)) == 2  # nothing finished re-trained
     client, runs = mlflow_runs(tmp_path, "killed")
-    assert sorted(r.info.run_name for r in runs) == sorted(
-        f"isear-{m}-seed{s}" for m in ("ce", "csd") for s in (0, 1))
+    assert sorted(r.info.run_name for r in runs) == ["isear-ce-seed0", "isear-csd-seed0"]
     for run in runs:
         steps = [m.step for m in client.get_metric_history(run.info.run_id, "test_macro_f1")]
         assert sorted(steps) == list(range(1, int(run.data.tags["generations"]) + 1))

@@ -8,6 +8,7 @@ import pytest
 from orchestrator.plan import build_plan, handover_keys
 from orchestrator.spec import parse_spec
 from tests.test_sweep_e2e import tiny_spec
+from trainables.stage import load_handover
 from trainables.store import StageStore
 
 
@@ -50,3 +51,9 @@ def test_a_longer_chain_trains_again_only_the_handover_its_shorter_prefix_did_no
     # each stage stored once; the short chain's g2 ran again only to hand over, and its stored copy stays
     assert (store.root / "trained.log").read_text().split() == [s.key() for s in long.stages]
     assert store.load_result(long.stages[1].key())["kept"] == []
+    # ...and its handover is stored beside it, so a restart before g3 ends does not train g2 a third time
+    handover = load_handover(store, long.stages[1].key())
+    labels = store.load_result(long.stages[1].key())["labels"]
+    assert handover is not None and handover.weights and handover.train_logits.shape[1] == len(labels)
+    assert (store.root / "handovers" / "trained.log").read_text().split() == [long.stages[1].key()]
+    assert load_handover(store, long.stages[2].key()) is None  # the last generation still keeps none

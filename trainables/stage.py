@@ -9,7 +9,9 @@ the OOD test set without fine-tuning, and after OOD fine-tuning at each percenta
 
 What a generation hands its student (`Handover`: its weights and its fp32 training-set logits,
 the distillation targets) is made only when a student may read it (`keep`): the last generation
-of a chain keeps neither, and a student never builds a model of its teacher (issue 14).
+of a chain keeps neither, and a student never builds a model of its teacher (issue 14). A stage
+stored without one and trained again for a later student stores its handover beside it
+(`late_handovers`), so a restart does not train it a third time.
 
 Plain Python: no Ray, no MLflow. orchestrator/trial.py runs it as a Ray task.
 """
@@ -165,13 +167,25 @@ class Handover:
 
 # what a stage that keeps its handover stores, as named in result["kept"]
 HANDOVER_PARTS = ("weights", "train_logits")
+# a stored stage never changes, so the handover of one stored without it (trained again later
+# for a new student) goes into a store of its own beside the stages: <stages>/handovers/<key>/
+LATE_HANDOVERS = "handovers"
+
+
+def late_handovers(store: StageStore) -> StageStore:
+    """Where the handovers of stages first stored without one are kept."""
+    return StageStore(store.root / LATE_HANDOVERS)
 
 
 def load_handover(store: StageStore, key: str) -> Handover | None:
-    """A stored stage's handover, or None when the stage kept none (nothing was to read it)."""
-    if tuple(store.load_result(key).get("kept", ())) != HANDOVER_PARTS:
-        return None
-    return Handover(store.load_weights(key), store.load_arrays(key)["train_logits"])
+    """A stored stage's handover, or None when it has none (nothing was to read it when it ran)."""
+    if tuple(store.load_result(key).get("kept", ())) == HANDOVER_PARTS:
+        return Handover(store.load_weights(key), store.load_arrays(key)["train_logits"])
+    if (store.root / LATE_HANDOVERS / key).is_dir():
+        late = late_handovers(store)
+        if late.has(key):
+            return Handover(late.load_weights(key), late.load_arrays(key)["train_logits"])
+    return None
 
 
 @dataclass
@@ -344,6 +358,9 @@ def run_stage(spec: StageSpec, parent: Handover | None, parent_result: dict | No
     result = {"key": spec.key(), "generation": spec.generation, "temperature": float(temperature),
               "metrics": metrics, "history": fit.history, "labels": list(labels), "seconds": seconds,
               "kept": list(HANDOVER_PARTS) if keep else []}
+    if keep and store.has(spec.key()):  # trained again only to hand over: the stage stays as it was stored
+        late_handovers(store).save(spec.key(), {"key": spec.key(), "kept": list(HANDOVER_PARTS)},
+                                   handover.weights, {"train_logits": handover.train_logits})
     stored = dict(arrays, train_logits=handover.train_logits) if keep else arrays
     with tempfile.TemporaryDirectory() as tmp:
         _write_plots(Path(tmp), spec, data, arrays, float(temperature))
