@@ -1,13 +1,12 @@
-"""The GPU-only mutants of `similarity_partners`, checked where they can be: on a GPU machine.
+"""The GPU-only mutants, checked where they can be: on a GPU machine.
 
     python3 bench/gpu_mutants.py        # on the GPU machine, from the repository root
 
-mutmut runs on this project's CPU-only machines, where the line that sends a GPU table to the
-torch search never runs, so its mutants survive there (docs/testing.md, "GPU only"). This applies
-each mutation of that line (the ones mutmut makes: an argument set to None or dropped, `or` to
-`and`, 4096 to 4097; and the device test `==` to `!=`) to partners.py in turn, runs the CUDA test
-`test_a_gpu_table_is_searched_on_the_gpu_with_the_cpu_searchs_answer` against it, and puts the
-file back. Prints one line per mutant and a summary line.
+mutmut runs on this project's CPU-only machines, where a line that only acts on a CUDA device
+never runs, so its mutants survive there (docs/testing.md, "GPU only"). This applies each such
+mutation (the kinds mutmut makes: an argument set to None or dropped, `and`/`or` swapped, `==`
+to `!=`, a string or number changed) to its file in turn, runs the tests that guard the line on
+the GPU, and puts the file back. Prints one line per mutant and a summary line.
 """
 from __future__ import annotations
 
@@ -18,27 +17,50 @@ from pathlib import Path
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-SOURCE = ROOT / "trainables" / "methods" / "partners.py"
-TEST = "tests/test_methods.py::test_a_gpu_table_is_searched_on_the_gpu_with_the_cpu_searchs_answer"
-LINE = "return _search_torch(table, queries, candidates, chunk or 4096)"
-MUTANTS = {
-    "table None": LINE.replace("(table,", "(None,"),
-    "queries None": LINE.replace(" queries,", " None,"),
-    "candidates None": LINE.replace(" candidates,", " None,"),
-    "chunk None": LINE.replace("chunk or 4096", "None"),
-    "table dropped": LINE.replace("(table, ", "("),
-    "queries dropped": LINE.replace(" queries,", ""),
-    "candidates dropped": LINE.replace(" candidates,", ""),
-    "chunk dropped": LINE.replace(", chunk or 4096", ""),
-    "or -> and": LINE.replace("chunk or", "chunk and"),
-    "4096 -> 4097": LINE.replace("4096", "4097"),
-    'device test == -> !=': None,  # the test line, below
-}
+PARTNERS = "trainables/methods/partners.py"
+TRAIN = "trainables/train.py"
+PARTNER_TEST = ["tests/test_methods.py::test_a_gpu_table_is_searched_on_the_gpu_with_the_cpu_searchs_answer"]
+TRAIN_TESTS = ["tests/test_gpu.py"]
+SEARCH = "return _search_torch(table, queries, candidates, chunk or 4096)"
+CAST = 'if bf16 and device.type == "cuda" and torch.cuda.is_bf16_supported():'
+
+# (name, file, original text, mutated text, tests that should fail)
+MUTANTS = [
+    ("partners: table None", PARTNERS, SEARCH, SEARCH.replace("(table,", "(None,"), PARTNER_TEST),
+    ("partners: queries None", PARTNERS, SEARCH, SEARCH.replace(" queries,", " None,"), PARTNER_TEST),
+    ("partners: candidates None", PARTNERS, SEARCH, SEARCH.replace(" candidates,", " None,"), PARTNER_TEST),
+    ("partners: chunk None", PARTNERS, SEARCH, SEARCH.replace("chunk or 4096", "None"), PARTNER_TEST),
+    ("partners: table dropped", PARTNERS, SEARCH, SEARCH.replace("(table, ", "("), PARTNER_TEST),
+    ("partners: queries dropped", PARTNERS, SEARCH, SEARCH.replace(" queries,", ""), PARTNER_TEST),
+    ("partners: candidates dropped", PARTNERS, SEARCH, SEARCH.replace(" candidates,", ""), PARTNER_TEST),
+    ("partners: chunk dropped", PARTNERS, SEARCH, SEARCH.replace(", chunk or 4096", ""), PARTNER_TEST),
+    ("partners: or -> and", PARTNERS, SEARCH, SEARCH.replace("chunk or", "chunk and"), PARTNER_TEST),
+    ("partners: 4096 -> 4097", PARTNERS, SEARCH, SEARCH.replace("4096", "4097"), PARTNER_TEST),
+    ("partners: device test == -> !=", PARTNERS, 'if table.device.type == "cpu":',
+     'if table.device.type != "cpu":', PARTNER_TEST),
+    ("train: auto device XXcudaXX", TRAIN, 'torch.device("cuda" if', 'torch.device("XXcudaXX" if', TRAIN_TESTS),
+    ("train: auto device cpu/cuda swapped", TRAIN, '"cuda" if torch.cuda.is_available() else "cpu"',
+     '"cpu" if torch.cuda.is_available() else "cuda"', TRAIN_TESTS),
+    ("train: autocast bf16 and -> or", TRAIN, CAST, CAST.replace("bf16 and", "bf16 or"), TRAIN_TESTS),
+    ("train: autocast == cuda -> !=", TRAIN, CAST, CAST.replace('== "cuda"', '!= "cuda"'), TRAIN_TESTS),
+    ("train: autocast XXcudaXX test", TRAIN, CAST, CAST.replace('"cuda"', '"XXcudaXX"'), TRAIN_TESTS),
+    ("train: autocast bf16-support and -> or", TRAIN, CAST, CAST.replace('"cuda" and', '"cuda" or'), TRAIN_TESTS),
+    ("train: autocast device XXcudaXX", TRAIN, 'return torch.autocast("cuda", dtype=torch.bfloat16)',
+     'return torch.autocast("XXcudaXX", dtype=torch.bfloat16)', TRAIN_TESTS),
+    ("train: autocast dtype None", TRAIN, 'return torch.autocast("cuda", dtype=torch.bfloat16)',
+     'return torch.autocast("cuda", dtype=None)', TRAIN_TESTS),
+    ("train: autocast dtype dropped", TRAIN, 'return torch.autocast("cuda", dtype=torch.bfloat16)',
+     'return torch.autocast("cuda", )', TRAIN_TESTS),
+    ("train: full precision leaves TF32 on", TRAIN,
+     "torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False",
+     "torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True", TRAIN_TESTS),
+    ("train: evaluation under autocast", TRAIN, "torch.autocast(device.type, enabled=False)",
+     "torch.autocast(device.type, enabled=True)", TRAIN_TESTS),
+]
 
 
-def run_test() -> bool:
-    """True when the test passes (the mutant survives)."""
-    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", TEST],
+def passes(tests: list[str]) -> bool:
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", *tests],
                           cwd=ROOT, capture_output=True, text=True)
     return done.returncode == 0
 
@@ -47,25 +69,22 @@ def main() -> int:
     if not torch.cuda.is_available():
         print("gpu_mutants: no CUDA device here; run it on a GPU machine")
         return 2
-    original = SOURCE.read_text()
-    assert LINE in original, "partners.py changed: update bench/gpu_mutants.py"
-    if not run_test():
-        print("gpu_mutants: the test fails on the unmutated code; nothing to measure")
+    tests = sorted({t for *_, ts in MUTANTS for t in ts})
+    if not passes(tests):
+        print("gpu_mutants: the tests fail on the unmutated code; nothing to measure")
         return 1
     killed = []
-    try:
-        for name, line in MUTANTS.items():
-            if line is None:
-                mutated = original.replace('if table.device.type == "cpu":', 'if table.device.type != "cpu":')
-            else:
-                mutated = original.replace(LINE, line)
-            assert mutated != original, name
-            SOURCE.write_text(mutated)
-            survived = run_test()
-            killed.append(not survived)
-            print(f"gpu_mutants {name}: {'survived' if survived else 'killed'}", flush=True)
-    finally:
-        SOURCE.write_text(original)
+    for name, path, original, mutated, guards in MUTANTS:
+        source = ROOT / path
+        text = source.read_text()
+        assert text.count(original) == 1, f"{path} changed: update the mutant {name!r} in bench/gpu_mutants.py"
+        try:
+            source.write_text(text.replace(original, mutated))
+            survived = passes(guards)
+        finally:
+            source.write_text(text)
+        killed.append(not survived)
+        print(f"gpu_mutants {name}: {'survived' if survived else 'killed'}", flush=True)
     print(f"gpu_mutants summary: {sum(killed)} of {len(killed)} killed on {torch.cuda.get_device_name(0)}")
     return 0
 
