@@ -24,38 +24,35 @@ TRAIN_TESTS = ["tests/test_gpu.py"]
 SEARCH = "return _search_torch(table, queries, candidates, chunk or 4096)"
 CAST = 'if bf16 and device.type == "cuda" and torch.cuda.is_bf16_supported():'
 
+
+def variants(prefix: str, path: str, line: str, tests: list[str], edits: dict[str, tuple[str, str]]) -> list[tuple]:
+    """Mutants of one line: each edit replaces a piece of it (old -> new)."""
+    return [(f"{prefix}: {name}", path, line, line.replace(old, new), tests) for name, (old, new) in edits.items()]
+
+
 # (name, file, original text, mutated text, tests that should fail)
 MUTANTS = [
-    ("partners: table None", PARTNERS, SEARCH, SEARCH.replace("(table,", "(None,"), PARTNER_TEST),
-    ("partners: queries None", PARTNERS, SEARCH, SEARCH.replace(" queries,", " None,"), PARTNER_TEST),
-    ("partners: candidates None", PARTNERS, SEARCH, SEARCH.replace(" candidates,", " None,"), PARTNER_TEST),
-    ("partners: chunk None", PARTNERS, SEARCH, SEARCH.replace("chunk or 4096", "None"), PARTNER_TEST),
-    ("partners: table dropped", PARTNERS, SEARCH, SEARCH.replace("(table, ", "("), PARTNER_TEST),
-    ("partners: queries dropped", PARTNERS, SEARCH, SEARCH.replace(" queries,", ""), PARTNER_TEST),
-    ("partners: candidates dropped", PARTNERS, SEARCH, SEARCH.replace(" candidates,", ""), PARTNER_TEST),
-    ("partners: chunk dropped", PARTNERS, SEARCH, SEARCH.replace(", chunk or 4096", ""), PARTNER_TEST),
-    ("partners: or -> and", PARTNERS, SEARCH, SEARCH.replace("chunk or", "chunk and"), PARTNER_TEST),
-    ("partners: 4096 -> 4097", PARTNERS, SEARCH, SEARCH.replace("4096", "4097"), PARTNER_TEST),
-    ("partners: device test == -> !=", PARTNERS, 'if table.device.type == "cpu":',
-     'if table.device.type != "cpu":', PARTNER_TEST),
-    ("train: auto device XXcudaXX", TRAIN, 'torch.device("cuda" if', 'torch.device("XXcudaXX" if', TRAIN_TESTS),
-    ("train: auto device cpu/cuda swapped", TRAIN, '"cuda" if torch.cuda.is_available() else "cpu"',
-     '"cpu" if torch.cuda.is_available() else "cuda"', TRAIN_TESTS),
-    ("train: autocast bf16 and -> or", TRAIN, CAST, CAST.replace("bf16 and", "bf16 or"), TRAIN_TESTS),
-    ("train: autocast == cuda -> !=", TRAIN, CAST, CAST.replace('== "cuda"', '!= "cuda"'), TRAIN_TESTS),
-    ("train: autocast XXcudaXX test", TRAIN, CAST, CAST.replace('"cuda"', '"XXcudaXX"'), TRAIN_TESTS),
-    ("train: autocast bf16-support and -> or", TRAIN, CAST, CAST.replace('"cuda" and', '"cuda" or'), TRAIN_TESTS),
-    ("train: autocast device XXcudaXX", TRAIN, 'return torch.autocast("cuda", dtype=torch.bfloat16)',
-     'return torch.autocast("XXcudaXX", dtype=torch.bfloat16)', TRAIN_TESTS),
-    ("train: autocast dtype None", TRAIN, 'return torch.autocast("cuda", dtype=torch.bfloat16)',
-     'return torch.autocast("cuda", dtype=None)', TRAIN_TESTS),
-    ("train: autocast dtype dropped", TRAIN, 'return torch.autocast("cuda", dtype=torch.bfloat16)',
-     'return torch.autocast("cuda", )', TRAIN_TESTS),
-    ("train: full precision leaves TF32 on", TRAIN,
-     "torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False",
-     "torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True", TRAIN_TESTS),
-    ("train: evaluation under autocast", TRAIN, "torch.autocast(device.type, enabled=False)",
-     "torch.autocast(device.type, enabled=True)", TRAIN_TESTS),
+    *variants("partners", PARTNERS, SEARCH, PARTNER_TEST, {
+        "table None": ("(table,", "(None,"), "queries None": (" queries,", " None,"),
+        "candidates None": (" candidates,", " None,"), "chunk None": ("chunk or 4096", "None"),
+        "table dropped": ("(table, ", "("), "queries dropped": (" queries,", ""),
+        "candidates dropped": (" candidates,", ""), "chunk dropped": (", chunk or 4096", ""),
+        "or -> and": ("chunk or", "chunk and"), "4096 -> 4097": ("4096", "4097")}),
+    *variants("partners", PARTNERS, 'if table.device.type == "cpu":', PARTNER_TEST, {"device test == -> !=": ("==", "!=")}),
+    *variants("train", TRAIN, 'return torch.device("cuda" if torch.cuda.is_available() else "cpu")', TRAIN_TESTS, {
+        "auto device XXcudaXX": ('"cuda" if', '"XXcudaXX" if'),
+        "auto device cpu/cuda swapped": ('"cuda" if torch.cuda.is_available() else "cpu"',
+                                         '"cpu" if torch.cuda.is_available() else "cuda"')}),
+    *variants("train", TRAIN, CAST, TRAIN_TESTS, {
+        "autocast bf16 and -> or": ("bf16 and", "bf16 or"), "autocast == cuda -> !=": ('== "cuda"', '!= "cuda"'),
+        "autocast XXcudaXX test": ('"cuda"', '"XXcudaXX"'), "autocast bf16-support and -> or": ('"cuda" and', '"cuda" or')}),
+    *variants("train", TRAIN, 'return torch.autocast("cuda", dtype=torch.bfloat16)', TRAIN_TESTS, {
+        "autocast device XXcudaXX": ('"cuda"', '"XXcudaXX"'), "autocast dtype None": ("torch.bfloat16", "None"),
+        "autocast dtype dropped": ("dtype=torch.bfloat16", "")}),
+    *variants("train", TRAIN, "torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False",
+              TRAIN_TESTS, {"full precision leaves TF32 on": ("False", "True")}),
+    *variants("train", TRAIN, "torch.autocast(device.type, enabled=False)", TRAIN_TESTS,
+              {"evaluation under autocast": ("False", "True")}),
 ]
 
 
