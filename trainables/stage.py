@@ -358,7 +358,8 @@ def run_stage(spec: StageSpec, parent: Handover | None, parent_result: dict | No
     result = {"key": spec.key(), "generation": spec.generation, "temperature": float(temperature),
               "metrics": metrics, "history": fit.history, "labels": list(labels), "seconds": seconds,
               "kept": list(HANDOVER_PARTS) if keep else []}
-    if keep and store.has(spec.key()):  # trained again only to hand over: the stage stays as it was stored
+    if keep and store.has(spec.key()) and not store.load_result(spec.key()).get("kept"):
+        # trained again only to hand over: the stage stays as it was first stored, the handover goes beside it
         late_handovers(store).save(spec.key(), {"key": spec.key(), "kept": list(HANDOVER_PARTS)},
                                    handover.weights, {"train_logits": handover.train_logits})
     stored = dict(arrays, train_logits=handover.train_logits) if keep else arrays
