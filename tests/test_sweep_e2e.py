@@ -77,6 +77,15 @@ def test_each_trained_stage_reports_the_gpu_ray_gave_it(sweep):
 
 
 @pytest.mark.slow
+def test_a_trial_takes_over_a_finished_trials_actor(sweep):
+    """A new actor per trial imports Tune, MLflow, torch and the trainables: ~14 s a trial here
+    (issue 14). Three trials in two slots: the third runs in an actor a finished one left."""
+    workdir, _, _ = sweep
+    pids = {r["trial_id"]: r["pid"] for r in tune_reports(workdir, "e2e")}
+    assert len(pids) == len(METHODS) and len(set(pids.values())) < len(METHODS), pids
+
+
+@pytest.mark.slow
 def test_every_trial_and_generation_lands_in_mlflow(sweep):
     workdir, _, _ = sweep
     client, runs = mlflow_runs(workdir, "e2e")
