@@ -102,6 +102,20 @@ def test_the_task_contrasts_unit_first_token_vectors_weighted_by_the_weighting_n
     assert out["lcl"].item() == pytest.approx(expected.item(), rel=1e-5)
 
 
+def test_a_rows_lcl_logits_do_not_depend_on_the_padding_of_its_batch(tiny_electra):
+    """The encoder sees the attention mask: a short row's logits (from the vector the LCL
+    contrasts) are the same alone and padded to a longer row's length."""
+    data = encode(["Sad", "I walked alone at night and nobody came to look for me"], [0, 1],
+                  load_tokenizer(tiny_electra), 32)
+    assert len(data.ids[0]) < len(data.ids[1])
+    model, weighting = build_model(tiny_electra, 2, seed=0).eval(), build_model(tiny_electra, 2, seed=1)
+    task = LabelAwareContrastiveTask(weighting)
+    with torch.no_grad():
+        alone = task(model, data, np.array([0]), 0.0, np.random.default_rng(0))["logits"][0]
+        padded = task(model, data, np.array([0, 1]), 0.0, np.random.default_rng(0))["logits"][0]
+    torch.testing.assert_close(padded, alone, rtol=1e-5, atol=1e-6)
+
+
 def lcl_raw(model: str, electra: str, **method) -> dict:
     raw = tiny_raw(model, [])
     raw["methods"] = ["ce", {"name": "electra_lcl_tiny", "base": "electra_lcl", "model": electra, **method}]
