@@ -269,6 +269,8 @@ def test_per_seed_pick_and_skipped_runs_are_said_in_the_report():
     # seeds at generations 2, 3, 2: test F1 45, 54, 47; the label names each seed's generation
     assert "| csd | roberta-base | 3 | per seed 2,3,2 | 48.67±4.73 (49.67±4.73) |" in text
     assert "| csd | per seed 2,3,2 | " in text
+    with pytest.raises(ValueError, match="pick must be"):
+        summarise(rows, pick="per seed")
 
 
 def test_a_dataset_the_paper_does_not_have_gets_no_paper_rows_and_datasets_are_sorted():
@@ -397,6 +399,8 @@ def test_report_files_hold_the_tables_with_every_column(tmp_path, monkeypatch):
     assert [(g["method"], g["generation"], g["reported"], g["seeds"]) for g in gens] == [
         ("csd", "1", "False", "3"), ("csd", "2", "False", "3"), ("csd", "3", "True", "3"),
         ("llama3_8b_zs", "1", "True", "1")]
+    # each generation's seed means, validation F1 included (g3: 65, 68, 66)
+    assert (float(gens[2]["val_macro_f1"]), float(gens[2]["val_macro_f1_std"])) == pytest.approx((199 / 3, 1.5275252))
 
 
 def test_the_mlflow_ui_hint_opens_the_current_runs():
@@ -481,3 +485,39 @@ def test_the_command_line_prints_the_report_with_the_options_given(monkeypatch, 
                  "also put each method's reliability diagram for DATASET side by side (in --out or .)",
                  "with --diagrams: only these methods, in this order", "--pick {seed-mean,per-seed}"):
         assert text in usage, text
+
+
+def test_the_llm_table_lists_the_papers_rows_then_any_other_llm_row():
+    # one zero-shot LLM row the paper does not have, alone: no chain table for it
+    rows = [{"trial": "isear-qwen_zs", "seed": 0, "dataset": "isear", "method": "qwen_zs", "kind": report.LLM,
+             "generation": 1, "ece_kind": "raw", "pick": "best", "ood_percent": None, "test_macro_f1": 40.0,
+             "test_weighted_f1": 41.0, "test_ece": 20.0, "ood_macro_f1": 30.0, "ood_weighted_f1": 31.0, "ood_ece": 10.0,
+             "test_unusable": 2.0, "test_answers": 50.0, "ood_unusable": 1.0, "ood_answers": 60.0}]
+    text = report._markdown(summarise(rows), per_generation(rows), skipped=0)
+    assert text.endswith(
+        "\n### isear: LLM baselines (Table 1 layout: ID test; Table 2 layout: OOD test without fine-tuning)\n\n"
+        "Cells are mean±std over a row's prompts (few-shot: one seed per prompt; zero-shot: one greedy run). "
+        "Unusable: answers that named no label or gave no readable confidence, of all answers, scored as wrong with "
+        "confidence 1/K.\n\n"
+        "| method | paper row | prompts | ID F1 macro (weighted) | ID ECE | ID unusable | paper ID F1 (w) / ECE | "
+        "OOD F1 macro (weighted) | OOD ECE | OOD unusable | paper OOD F1 (w) / ECE |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|\n"
+        # the paper's zero-shot rows give no std (one greedy run), its few-shot rows one over prompts
+        "| llama3_8b_zs | llama3-8b(zs) | 0 | n/a | n/a | n/a | 69.81 (69.88) / 14.56 | n/a | n/a | n/a |  |\n"
+        "| gemma2_9b_zs | gemma2-9b-it(zs) | 0 | n/a | n/a | n/a | 74.39 (74.42) / 13.50 | n/a | n/a | n/a |  |\n"
+        "| llama3_8b_fs | llama3-8b(fs-3prompts) | 0 | n/a | n/a | n/a | 69.74±0.6 (69.81±0.6) / 17.27±0.8 | n/a | n/a | "
+        "n/a | 71.59±0.5 (75.12±0.6) / 11.40±0.8 |\n"
+        "| gemma2_9b_fs | gemma2-9b(fs-3prompts) | 0 | n/a | n/a | n/a | 74.41±0.4 (74.44±0.4) / 15.66±0.4 | n/a | n/a | "
+        "n/a | 69.72±0.4 (75.80±0.2) / 12.39±0.3 |\n"
+        "| qwen_zs |  | 1 | 40.00 (41.00) | 20.00 | 2/50 |  | 30.00 (31.00) | 10.00 | 1/60 |  |\n")
+
+
+def test_a_contradiction_is_footnoted_only_where_its_method_and_dataset_are_shown():
+    from orchestrator.paper_values import PAPER_CONTRADICTIONS
+
+    ed = [dict(r, dataset="empathetic_dialogues", method="rand_mixup_csd") for r in rows_of("csd", CSD, "ts")]
+    text = report._markdown(summarise(ed), per_generation(ed), skipped=0)
+    note = next(f for f in PAPER_CONTRADICTIONS if f.startswith("OOD, rand_mixup_csd on empathetic_dialogues"))
+    assert text.endswith(f"\n\nWhere the paper contradicts itself (its main tables against Tables 11/12):\n\n- {note}\n")
+    for rows in ([dict(r, dataset="isear") for r in ed], [dict(r, method="ea_mixup_csd") for r in ed]):
+        assert "contradicts itself" not in report._markdown(summarise(rows), per_generation(rows), skipped=0)
