@@ -521,3 +521,12 @@ def test_a_contradiction_is_footnoted_only_where_its_method_and_dataset_are_show
     assert text.endswith(f"\n\nWhere the paper contradicts itself (its main tables against Tables 11/12):\n\n- {note}\n")
     for rows in ([dict(r, dataset="isear") for r in ed], [dict(r, method="ea_mixup_csd") for r in ed]):
         assert "contradicts itself" not in report._markdown(summarise(rows), per_generation(rows), skipped=0)
+
+
+def test_per_seed_pick_of_a_last_generation_preset_takes_each_seeds_last():
+    # seeds listed out of order, seed 2 one generation behind: each seed's last generation, named in seed order
+    rows = [r for r in rows_of("csd", {s: CSD[s] for s in (2, 0, 1)}, "ts", pick="last")
+            if not (r["seed"] == 2 and r["generation"] == 3)]
+    s = by_method(summarise(rows, pick=PER_SEED))["csd"]
+    assert s["generation"] == "per seed 3,3,2"
+    assert s["id_macro_f1"] == pytest.approx((50 + 54 + 47) / 3)  # seed 0 and 1 at g3, seed 2 at g2
