@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import shutil
+from types import SimpleNamespace
 
 import pytest
 
@@ -330,8 +331,8 @@ def test_collect_reads_current_trial_runs_per_generation_at_one_ood_percentage(s
                                                          "emocal.kind": "llm"}, {"model": "llama"})
     runs = sync_runs(store, exp, [csd, sd, llm])
     log = {k: TrialRun(store, runs[k], "fp") for k in runs}
-    log[csd.trial_key].log_generation(2, {**BASE, **ft(1, 61), **ft(3, 63), **ft(10, 70), "test_macro_f1": 52.0})
-    log[csd.trial_key].log_generation(1, {**BASE, **ft(1, 51), **ft(3, 53), **ft(10, 60)})
+    log[csd.trial_key].log_generation(2, {**BASE, **ft(3, 63), **ft(10, 70), **ft(30, 61), "test_macro_f1": 52.0})
+    log[csd.trial_key].log_generation(1, {**BASE, **ft(3, 53), **ft(10, 60), **ft(30, 51)})
     log[sd.trial_key].log_generation(1, {**BASE, **ft(1, 11), **ft(5, 15), **ft(10, 20), **ft(30, 40)})
     log[llm.trial_key].log_generation(1, {**BASE, "test_unusable": 3, "test_answers": 150, "ood_unusable": 0,
                                           "ood_answers": 180})
@@ -350,7 +351,7 @@ def test_collect_reads_current_trial_runs_per_generation_at_one_ood_percentage(s
     by_key = {(r["trial"], r["generation"]): r for r in rows}
     assert len(rows) == len(by_key) == 4
     assert [r["generation"] for r in rows if r["method"] == "csd"] == [1, 2]
-    # 3% where a run has it; else the middle of its percentages (1, 5, 10, 30 -> 10)
+    # 3% where a run has it (3, 10, 30 -> 3); else the middle of its percentages (1, 5, 10, 30 -> 10)
     assert by_key[(csd.trial_key, 2)] == row(csd.trial_key, 1, "csd", "chain", 2, "ts", "last", 3.0, "roberta-base",
                                              chain({**BASE, "test_macro_f1": 52.0}, 3, 63))
     assert by_key[(csd.trial_key, 1)] == row(csd.trial_key, 1, "csd", "chain", 1, "ts", "last", 3.0, "roberta-base",
@@ -369,6 +370,27 @@ def test_collect_reads_current_trial_runs_per_generation_at_one_ood_percentage(s
     assert [math.isnan(csd_at_5[k]) for k in ("ft_macro_f1", "ft_weighted_f1", "ft_ece")] == [True] * 3
     with pytest.raises(SystemExit, match="no MLflow experiment 'nope'"):
         report.collect(store, "nope")
+
+
+def test_collect_reads_past_mlflows_default_page_of_runs(monkeypatch):
+    """MLflow returns one page of runs (1,000) unless asked for more: a larger experiment loses none."""
+    import mlflow
+    from mlflow.store.tracking import SEARCH_MAX_RESULTS_DEFAULT
+
+    legacy = SimpleNamespace(data=SimpleNamespace(tags={"method": "ce", "dataset": "isear"}))  # not current: skipped
+
+    class Client:  # MLflow's paging: at most max_results runs a call
+        def __init__(self, uri):
+            pass
+
+        def get_experiment_by_name(self, name):
+            return SimpleNamespace(experiment_id="1")
+
+        def search_runs(self, experiment_ids, max_results=SEARCH_MAX_RESULTS_DEFAULT):
+            return [legacy] * min(SEARCH_MAX_RESULTS_DEFAULT + 1, max_results)
+
+    monkeypatch.setattr(mlflow, "MlflowClient", Client)
+    assert report.collect("uri", "t") == ([], SEARCH_MAX_RESULTS_DEFAULT + 1)
 
 
 def test_report_files_hold_the_tables_with_every_column(tmp_path, monkeypatch):
