@@ -403,11 +403,13 @@ def test_report_files_hold_the_tables_with_every_column(tmp_path, monkeypatch):
     rows = rows_of("csd", CSD, "ts") + llm
     asked = []
     monkeypatch.setattr(report, "collect", lambda *args: asked.append(args) or (rows, 2))
-    text = report.build_report("sqlite:///x.db", "exp", out_dir=tmp_path / "out", ood_percent=3.0, pick=PER_SEED)
-    assert asked == [("sqlite:///x.db", "exp", 3.0)]
+    out = tmp_path / "runs" / "out"  # made with its parents; written again into the same folder
+    text = report.build_report("sqlite:///x.db", "exp", out_dir=out, ood_percent=3.0, pick=PER_SEED)
+    assert report.build_report("sqlite:///x.db", "exp", out_dir=out, ood_percent=3.0, pick=PER_SEED) == text
+    assert asked == [("sqlite:///x.db", "exp", 3.0)] * 2
     assert "per seed 2,3,2" in text and "Skipped 2 MLflow run(s)" in text
-    assert (tmp_path / "out" / "report.md").read_text() == f"# exp\n{text}"
-    with open(tmp_path / "out" / "report.csv", newline="") as f:
+    assert (out / "report.md").read_text() == f"# exp\n{text}"
+    with open(out / "report.csv", newline="") as f:
         header, *table = list(csv.reader(f))
     csd, zs = (dict(zip(header, r)) for r in table)
     assert len(table) == 2 and header[:5] == ["dataset", "method", "encoder", "seeds", "generation"]
@@ -416,7 +418,7 @@ def test_report_files_hold_the_tables_with_every_column(tmp_path, monkeypatch):
     # the LLM row's answer counts are columns of their own, blank in a chain row
     assert header[-4:] == ["test_unusable", "test_answers", "ood_unusable", "ood_answers"]
     assert [csd[k] for k in header[-4:]] == [""] * 4 and [zs[k] for k in header[-4:]] == ["2", "50", "1", "60"]
-    with open(tmp_path / "out" / "report_generations.csv", newline="") as f:
+    with open(out / "report_generations.csv", newline="") as f:
         gens = list(csv.DictReader(f))
     assert [(g["method"], g["generation"], g["reported"], g["seeds"]) for g in gens] == [
         ("csd", "1", "False", "3"), ("csd", "2", "False", "3"), ("csd", "3", "True", "3"),
@@ -432,7 +434,7 @@ def test_the_mlflow_ui_hint_opens_the_current_runs():
     assert report.runs_view("7", chart=True) == table + "&compareRunsMode=CHART"
     assert report.mlflow_ui_hint("http://mlflow:5000/", "7") == (
         f"MLflow runs:   http://mlflow:5000/{table}\nMLflow charts: http://mlflow:5000/{table}&compareRunsMode=CHART")
-    assert report.mlflow_ui_hint("https://m", "7").startswith(f"MLflow runs:   https://m/{table}\n")
+    assert report.mlflow_ui_hint("https://BOX", "7").startswith(f"MLflow runs:   https://BOX/{table}\n")
     assert report.mlflow_ui_hint("sqlite:////r/mlflow.db", "7") == (
         "Open the MLflow UI:  mlflow ui --backend-store-uri sqlite:////r/mlflow.db --host 127.0.0.1 --port 5000\n"
         f"  runs:   http://127.0.0.1:5000/{table}\n  charts: http://127.0.0.1:5000/{table}&compareRunsMode=CHART\n"
@@ -500,13 +502,15 @@ def test_the_command_line_prints_the_report_with_the_options_given(monkeypatch, 
         report.main(["--help"])
     usage = " ".join(capsys.readouterr().out.split())
     assert usage.startswith("usage: python -m orchestrator.report [-h]")
-    for text in ("MLflow -> the paper's tables: Tables 1 and 2 (one generation per method), 11 and 12 (each).",
-                 "the MLflow experiment (the spec's name)", "also write report.md, report.csv and report_generations.csv here",
-                 "which OOD fine-tuning percentage to tabulate (default 3)",
-                 "seed-mean: one generation per method, as the paper (default); per-seed: each seed's best",
-                 "also put each method's reliability diagram for DATASET side by side (in --out or .)",
-                 "with --diagrams: only these methods, in this order", "--pick {seed-mean,per-seed}"):
-        assert text in usage, text
+    assert (" experiment MLflow -> the paper's tables: Tables 1 and 2 (one generation per method), 11 and 12 (each). "
+            "positional arguments: experiment the MLflow experiment (the spec's name) ") in usage
+    # each option with its help, in order (whitespace as the terminal's width makes it aside)
+    assert usage.endswith(
+        "--out OUT also write report.md, report.csv and report_generations.csv here "
+        "--ood-percent OOD_PERCENT which OOD fine-tuning percentage to tabulate (default 3) "
+        "--pick {seed-mean,per-seed} seed-mean: one generation per method, as the paper (default); per-seed: each seed's best "
+        "--diagrams DATASET also put each method's reliability diagram for DATASET side by side (in --out or .) "
+        "--methods METHODS [METHODS ...] with --diagrams: only these methods, in this order")
 
 
 def test_the_llm_table_lists_the_papers_rows_then_any_other_llm_row():
@@ -541,6 +545,8 @@ def test_a_contradiction_is_footnoted_only_where_its_method_and_dataset_are_show
     text = report._markdown(summarise(ed), per_generation(ed), skipped=0)
     note = next(f for f in PAPER_CONTRADICTIONS if f.startswith("OOD, rand_mixup_csd on empathetic_dialogues"))
     assert text.endswith(f"\n\nWhere the paper contradicts itself (its main tables against Tables 11/12):\n\n- {note}\n")
+    isear = rows_of("csd", CSD, "ts")  # a dataset after it, without contradictions: the footnote stays
+    assert f"- {note}\n" in report._markdown(summarise(ed + isear), per_generation(ed + isear), skipped=0)
     for rows in ([dict(r, dataset="isear") for r in ed], [dict(r, method="ea_mixup_csd") for r in ed]):
         assert "contradicts itself" not in report._markdown(summarise(rows), per_generation(rows), skipped=0)
 
@@ -552,3 +558,28 @@ def test_per_seed_pick_of_a_last_generation_preset_takes_each_seeds_last():
     s = by_method(summarise(rows, pick=PER_SEED))["csd"]
     assert s["generation"] == "per seed 3,3,2"
     assert s["id_macro_f1"] == pytest.approx((50 + 54 + 47) / 3)  # seed 0 and 1 at g3, seed 2 at g2
+
+
+def test_id_table_header_and_per_generation_rows_of_any_multi_generation_method():
+    # sd with two generations; a method the paper has no per-generation row for, with five; on two datasets,
+    # the first of which has only an LLM row
+    sd = rows_of("sd", {s: {g: CSD[s][g] for g in (1, 2)} for s in CSD}, "raw")
+    mine = rows_of("my_kd", {s: {**CSD[s], 4: CSD[s][3], 5: CSD[s][3]} for s in CSD}, "ts")
+    llm = [{"trial": "emo-qwen_zs", "seed": 0, "dataset": "emo", "method": "qwen_zs", "kind": report.LLM,
+            "generation": 1, "ece_kind": "raw", "pick": "best", "ood_percent": None, "test_macro_f1": 40.0,
+            "test_weighted_f1": 41.0, "test_ece": 20.0, "ood_macro_f1": 30.0, "ood_weighted_f1": 31.0, "ood_ece": 10.0,
+            "test_unusable": 2.0, "test_answers": 50.0, "ood_unusable": 1.0, "ood_answers": 60.0}]
+    csd = rows_of("csd", {s: {**CSD[s], 4: CSD[s][3], 5: CSD[s][3]} for s in CSD}, "ts")
+    rows = sd + mine + llm + csd
+    text = report._markdown(summarise(rows), per_generation(rows), skipped=0)
+    assert ("\n### isear: ID test (Table 1 layout)\n\n| method | encoder | seeds | gen | F1 macro (weighted) | ECE | "
+            "paper F1 macro (weighted) / ECE | paper gen |\n|---|---|---|---|---|---|---|---|\n| csd |") in text
+    table_11 = text.split("### isear: ID test per generation")[1].split("###")[0]
+    assert "| method | gen 1 | gen 2 | gen 3 | gen 4 | gen 5 |\n|---|---|---|---|---|---|\n" in table_11
+    # g* = 3 for csd and my_kd (validation 66.33, then 66.33 again: the earliest), 2 for sd (65.67)
+    assert ("| my_kd | 41.00±1.00 / 9.00±0.00 | 46.00±1.00 / 8.00±0.00 | **54.00±4.00 / 5.00±2.00** | "
+            "54.00±4.00 / 5.00±2.00 | 54.00±4.00 / 5.00±2.00 |\n") in table_11
+    assert "| sd | 41.00±1.00 / 20.00±0.00 | **46.00±1.00 / 20.00±0.00** |  |  |  |\n" in table_11
+    # the paper's four generations, a blank under our fifth
+    assert "| csd (paper) | 75.60±0.4 / 4.00±0.3 | 75.76±0.4 / 4.15±0.6 | **76.29±0.3 / 3.57±0.7** | 75.93±0.4 / 4.03±0.4 |  |\n" in table_11
+    assert "my_kd (paper)" not in text
