@@ -76,6 +76,7 @@ def test_per_seed_pick_is_an_option_named_as_such():
 def test_last_generation_presets_and_unfinished_seeds():
     rows = rows_of("csd", CSD, "ts", pick="last")
     assert by_method(summarise(rows))["csd"]["generation"] == "3"
+    assert by_method(summarise(rows_of("sd", SD_TIE, "raw", pick="last")))["sd"]["generation"] == "3"  # its best is 2
     # seed 2 has not finished generation 3 yet: g* is chosen among generations every seed has
     partial = [r for r in rows_of("csd", CSD, "ts") if not (r["seed"] == 2 and r["generation"] == 3)]
     assert by_method(summarise(partial))["csd"]["generation"] == "2"
@@ -285,10 +286,11 @@ def test_a_dataset_the_paper_does_not_have_gets_no_paper_rows_and_datasets_are_s
 
 
 def test_the_generation_is_picked_among_numbers_that_exist():
-    # a generation whose validation F1 is missing for every seed is never g*, however late
-    nan_val = {s: {1: (60 + s, 40, 9, 4, 60, 6, 50), 2: (math.nan, 99, 9, 4, 60, 6, 50)} for s in (0, 1)}
+    # a generation whose validation F1 is missing for every seed is never g*, however early or late
+    nan_val = {s: {1: (math.nan, 98, 9, 4, 60, 6, 50), 2: (60 + s, 40, 9, 4, 60, 6, 50), 3: (math.nan, 99, 9, 4, 60, 6, 50)}
+               for s in (0, 1)}
     s = by_method(summarise(rows_of("sd", nan_val, "raw")))["sd"]
-    assert s["generation"] == "1" and s["id_macro_f1"] == 40 and s["generations_logged"] == 2
+    assert s["generation"] == "2" and s["id_macro_f1"] == 40 and s["generations_logged"] == 3
     # no generation every seed has finished: the earliest one logged
     trials = {"a": {2: {"pick": "best", "val_macro_f1": 50}, 3: {"pick": "best", "val_macro_f1": 70}},
               "b": {4: {"pick": "best", "val_macro_f1": 60}}}
@@ -418,6 +420,8 @@ def test_report_files_hold_the_tables_with_every_column(tmp_path, monkeypatch):
     # the LLM row's answer counts are columns of their own, blank in a chain row
     assert header[-4:] == ["test_unusable", "test_answers", "ood_unusable", "ood_answers"]
     assert [csd[k] for k in header[-4:]] == [""] * 4 and [zs[k] for k in header[-4:]] == ["2", "50", "1", "60"]
+    assert (zs["paper_id"], zs["paper_ood_ft"], zs["paper_ood_noft"], zs["paper_generation"]) == (
+        "69.81 (69.88) / 14.56", "", "", "")  # an LLM row has the paper's ID value, no FT value and no generation
     with open(out / "report_generations.csv", newline="") as f:
         gens = list(csv.DictReader(f))
     assert [(g["method"], g["generation"], g["reported"], g["seeds"]) for g in gens] == [
@@ -514,11 +518,11 @@ def test_the_command_line_prints_the_report_with_the_options_given(monkeypatch, 
 
 
 def test_the_llm_table_lists_the_papers_rows_then_any_other_llm_row():
-    # one zero-shot LLM row the paper does not have, alone: no chain table for it
+    # one zero-shot LLM row the paper does not have, alone: no chain table for it; a spec without an OOD set
+    # (no OOD metrics or answer counts)
     rows = [{"trial": "isear-qwen_zs", "seed": 0, "dataset": "isear", "method": "qwen_zs", "kind": report.LLM,
              "generation": 1, "ece_kind": "raw", "pick": "best", "ood_percent": None, "test_macro_f1": 40.0,
-             "test_weighted_f1": 41.0, "test_ece": 20.0, "ood_macro_f1": 30.0, "ood_weighted_f1": 31.0, "ood_ece": 10.0,
-             "test_unusable": 2.0, "test_answers": 50.0, "ood_unusable": 1.0, "ood_answers": 60.0}]
+             "test_weighted_f1": 41.0, "test_ece": 20.0, "test_unusable": 2.0, "test_answers": 50.0}]
     text = report._markdown(summarise(rows), per_generation(rows), skipped=0)
     assert text.endswith(
         "\n### isear: LLM baselines (Table 1 layout: ID test; Table 2 layout: OOD test without fine-tuning)\n\n"
@@ -535,7 +539,7 @@ def test_the_llm_table_lists_the_papers_rows_then_any_other_llm_row():
         "n/a | 71.59±0.5 (75.12±0.6) / 11.40±0.8 |\n"
         "| gemma2_9b_fs | gemma2-9b(fs-3prompts) | 0 | n/a | n/a | n/a | 74.41±0.4 (74.44±0.4) / 15.66±0.4 | n/a | n/a | "
         "n/a | 69.72±0.4 (75.80±0.2) / 12.39±0.3 |\n"
-        "| qwen_zs |  | 1 | 40.00 (41.00) | 20.00 | 2/50 |  | 30.00 (31.00) | 10.00 | 1/60 |  |\n")
+        "| qwen_zs |  | 1 | 40.00 (41.00) | 20.00 | 2/50 |  | n/a (n/a) | n/a | 0/0 |  |\n")
 
 
 def test_a_contradiction_is_footnoted_only_where_its_method_and_dataset_are_shown():
@@ -583,3 +587,13 @@ def test_id_table_header_and_per_generation_rows_of_any_multi_generation_method(
     # the paper's four generations, a blank under our fifth
     assert "| csd (paper) | 75.60±0.4 / 4.00±0.3 | 75.76±0.4 / 4.15±0.6 | **76.29±0.3 / 3.57±0.7** | 75.93±0.4 / 4.03±0.4 |  |\n" in table_11
     assert "my_kd (paper)" not in text
+
+
+def test_one_seed_shows_no_spread_and_no_numpy_warning():
+    import warnings
+
+    rows = rows_of("ce", {0: {1: (60, 40, 9, 4, 60, 6, 50)}}, "raw")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy's "Degrees of freedom <= 0" on a one-value std would fail here
+        s = by_method(summarise(rows))["ce"]
+    assert s["id_macro_f1"] == 40 and math.isnan(s["id_macro_f1_std"])
