@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import shutil
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -466,18 +467,24 @@ def test_diagrams_put_each_methods_plot_at_g_star_side_by_side(store, tmp_path):
             folder.mkdir(parents=True)
             plt.imsave(folder / "reliability_test.png", np.zeros((g, 1 + s)))  # g rows, 1 + seed columns
             TrialRun(store, runs[p.trial_key], "fp").log_generation(g, {**BASE, "val_macro_f1": 60.0 + g}, folder)
-    target = report.diagrams(store, "t", "isear", tmp_path / "out")
-    assert target == tmp_path / "out" / "reliability_isear.png" and target.is_file()
+    out = tmp_path / "figures" / "isear"  # made with its parents
+    target = report.diagrams(store, "t", "isear", out)
+    assert target == out / "reliability_isear.png" and target.is_file()
+    height, width = plt.imread(target).shape[:2]
+    assert height > width  # one column: the panels one above the other
     panels = json.loads(target.with_suffix(".json").read_text())
     assert panels["title"] == "t: isear, test reliability before / after TS"
 
-    def shown(target):  # each panel's name, and the (generation, 1 + seed) of the plot it shows
-        return [(p["name"], plt.imread(p["path"]).shape[:2]) for p in json.loads(target.with_suffix(".json").read_text())["panels"]]
+    def shown(target):  # each panel's name, and the (generation, 1 + seed) of the plot it shows, kept in out/<method>/
+        panels = json.loads(target.with_suffix(".json").read_text())["panels"]
+        assert [Path(p["path"]).parent.name for p in panels] == [p["name"].split()[0] for p in panels]
+        assert all(Path(p["path"]).parent.parent == target.parent for p in panels)
+        return [(p["name"], plt.imread(p["path"]).shape[:2]) for p in panels]
 
     # one panel per method (the LLM has none), sorted by name, of the first seed at its g*
     assert shown(target) == [("ce (seed 0, gen 1)", (1, 1)), ("csd (seed 0, gen 2)", (2, 1))]
-    # a seed and an order of methods asked for
-    target = report.diagrams(store, "t", "isear", tmp_path / "out2", seed=1, methods=["csd", "ce", "sd"])
+    # a seed and an order of methods asked for (one that has not run among them), into the same folder again
+    target = report.diagrams(store, "t", "isear", out, seed=1, methods=["csd", "sd", "ce"])
     assert shown(target) == [("csd (seed 1, gen 2)", (2, 2)), ("ce (seed 1, gen 1)", (1, 2))]
     with pytest.raises(SystemExit, match="no finished trials of dataset 'goemotions'"):
         report.diagrams(store, "t", "goemotions", tmp_path / "out3")
