@@ -20,6 +20,7 @@ from trainables.calibration import (
     fit_temperature,
     softmax,
     temperature_grid,
+    top1_ece,
 )
 
 # ----------------------------------------------------------------------------- references
@@ -488,3 +489,75 @@ def test_fit_temperature_near_tied_logits_match_loop():
     loop = np.array([expected_calibration_error(softmax(base, tt), labels) for tt in temps])
     assert np.array_equal(loop, eces)
     assert t == temps[int(np.argmin(loop))]
+
+
+# ----------------------------------------------------------------------------- the LLM rows' ECE, settings
+
+
+def test_top1_ece_by_hand_from_stated_confidences():
+    """The LLM rows state one confidence each (trainables/llm/score.py): 0 and 1 are valid confidences,
+    10 equal-width bins by default. 0.6 (right) and 0.65 (wrong) share bin 6: |1 - 1.25| / 4; 0.0 wrong
+    and 1.0 right are calibrated. Two equal-mass bins: {0.0, 0.6} and {0.65, 1.0}."""
+    conf, correct = [0.0, 0.6, 0.65, 1.0], [0, 1, 0, 1]
+    assert top1_ece(conf, correct) == pytest.approx(0.25 / 4, abs=1e-15)
+    assert top1_ece(np.array(conf), np.array(correct, dtype=bool), n_bins=2, binning="equal_mass") == pytest.approx(
+        (0.4 + 0.65) / 4, abs=1e-15)
+    with pytest.raises(CalibrationInputError, match="non-empty and of one length"):
+        top1_ece([], [])
+    with pytest.raises(CalibrationInputError, match="non-empty and of one length"):
+        top1_ece([0.5, 0.6], [1])
+    with pytest.raises(CalibrationInputError, match=r"in \[0, 1\]"):
+        top1_ece([0.5, -0.01], [1, 0])
+
+
+def test_calibration_report_uses_its_n_bins_for_every_variant_but_ece15():
+    rng = np.random.default_rng(13)
+    logits = rng.normal(size=(300, 4)) * 3
+    labels = np.array([rng.choice(4, p=row) for row in softmax(logits)])  # calibrated: bins both sides of the diagonal
+    report = calibration_report(logits, labels, temperature=1.1, n_bins=5)
+    p = softmax(logits, 1.1)
+    assert report["ece"] == pytest.approx(100 * ref_ece(p, labels, 5), abs=1e-10)
+    assert report["ece15"] == pytest.approx(100 * ref_ece(p, labels, 15), abs=1e-10)
+    assert report["ece_equal_mass"] == pytest.approx(100 * ref_ece(p, labels, 5, "equal_mass"), abs=1e-10)
+    assert report["ece_classwise"] == pytest.approx(100 * ref_ece(p, labels, 5, classwise=True), abs=1e-10)
+    assert report["ece"] != pytest.approx(100 * ref_ece(p, labels, 10), abs=1e-6)  # the bins matter here
+
+
+@pytest.mark.parametrize("labels", [np.array([True, False]), np.array([0 + 1j, 1 + 0j]), np.array([np.inf, 0.0]),
+                                    np.array([np.nan, 0.0])])
+def test_labels_that_are_not_class_indices_are_refused(labels):
+    for func in PROB_FUNCS:
+        with pytest.raises(CalibrationInputError, match="integer class indices"):
+            func(GOOD_PROBS, labels)
+
+
+def test_bins_are_a_positive_integer_and_scores_a_readable_non_empty_matrix():
+    for bad in (True, 2.0, 0, -3):
+        with pytest.raises(ValueError, match="n_bins must be a positive integer"):
+            expected_calibration_error(GOOD_PROBS, GOOD_LABELS, n_bins=bad)
+    assert expected_calibration_error(GOOD_PROBS, GOOD_LABELS, n_bins=np.int64(3)) == expected_calibration_error(
+        GOOD_PROBS, GOOD_LABELS, n_bins=3)
+    with pytest.raises(CalibrationInputError, match="empty"):
+        expected_calibration_error(np.zeros((2, 0)), GOOD_LABELS)
+    with pytest.raises(CalibrationInputError, match="could not be read as an array"):
+        expected_calibration_error([[0.5, 0.5], [1.0]], GOOD_LABELS)
+
+
+def test_integer_scores_and_tensors_that_carry_gradients_are_read_exactly():
+    # 2**24 + 1 is not a float32: integer logits are read in float64, as the difference of 1 they are
+    np.testing.assert_array_equal(softmax(np.array([[2**24 + 1, 2**24]])), softmax([[1.0, 0.0]]))
+    logits = torch.tensor([[2.0, 0.0, -1.0], [0.5, 1.5, 0.0]], requires_grad=True)  # a model's output, say
+    assert fit_temperature(logits, [0, 1], grid=(0.5, 2.0, 0.5)) == fit_temperature(
+        logits.detach().numpy(), [0, 1], grid=(0.5, 2.0, 0.5))
+    np.testing.assert_array_equal(softmax(logits), softmax(logits.detach().numpy()))
+
+
+def test_bad_scores_are_refused_saying_where_and_how_bad():
+    two_nan = _with(_with(GOOD_LOGITS, 0, 1, np.nan), 1, 2, np.inf)
+    with pytest.raises(CalibrationInputError, match=r"contains 2 non-finite value\(s\) \(NaN; first at row 0, column 1\)"):
+        softmax(two_nan)
+    with pytest.raises(CalibrationInputError, match=r"row 1 sums to 0\.9 "):
+        calibration_bins(np.vstack([GOOD_PROBS[0], GOOD_PROBS[1] * 0.9]), GOOD_LABELS)
+    # above 1 by more than float noise, with no negative entry beside it
+    with pytest.raises(CalibrationInputError, match=r"must lie in \[0, 1\]; found values in \[0, 1\.00005\]"):
+        expected_calibration_error([[1.00005, 0.0], [0.5, 0.5]], GOOD_LABELS)
