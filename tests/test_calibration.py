@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -169,6 +170,7 @@ def test_edge_values_land_in_bin_k():
     probs = np.array([[b / 10, 1 - b / 10] for b in range(5, 11)])
     stats = calibration_bins(probs, np.zeros(len(probs), dtype=int))
     assert stats.counts.tolist() == [0, 0, 0, 0, 0, 1, 1, 1, 1, 2]
+    assert stats.edges.tolist() == [k / 10 for k in range(11)]  # k / 10 in float64, as reported
     # In float32 the edges are float32(k/10): float32(0.7) lands in bin 7, not 6.
     probs32 = np.array([[0.7, 0.3]], dtype=np.float32)
     assert calibration_bins(probs32, [0]).counts.tolist()[7] == 1
@@ -240,7 +242,8 @@ def test_hand_worked_equal_mass_and_classwise():
 
 def test_equal_mass_fewer_samples_than_bins():
     stats = calibration_bins([[0.9, 0.1], [0.3, 0.7]], [0, 0], n_bins=5, binning="equal_mass")
-    assert stats.counts.tolist() == [1, 1, 0, 0, 0]
+    assert stats.counts.tolist() == [1, 1, 0, 0, 0] and stats.counts.dtype == np.int64
+    assert stats.edges[:2].tolist() == [0.7, 0.9]  # a bin of one sample starts at it
     assert np.isnan(stats.edges[2:5]).all() and stats.edges[-1] == 0.9
 
 
@@ -508,19 +511,35 @@ def test_top1_ece_by_hand_from_stated_confidences():
         top1_ece([0.5, 0.6], [1])
     with pytest.raises(CalibrationInputError, match=r"in \[0, 1\]"):
         top1_ece([0.5, -0.01], [1, 0])
+    with pytest.raises(CalibrationInputError, match="confidence could not be read as an array"):
+        top1_ece([[0.5], [0.5, 0.5]], [1, 0])
+    with pytest.raises(CalibrationInputError, match="correct could not be read as an array"):
+        top1_ece([0.5, 0.5], [[1], [0, 1]])
+
+
+def test_top1_ece_bins_float32_confidences_as_the_ece_of_their_probabilities_does():
+    """Edges in the confidences' own dtype (module docstring): float32(0.7) is on the float32 edge 7/10, so
+    it does not share bin 6 with 0.65, in `top1_ece` as in `expected_calibration_error`."""
+    probs32 = np.array([[0.7, 0.3], [0.65, 0.35]], dtype=np.float32)
+    labels = np.array([0, 1])
+    ece = expected_calibration_error(probs32, labels)
+    assert ece == pytest.approx((0.3 + 0.65) / 2, abs=1e-7)
+    assert top1_ece(probs32.max(1), probs32.argmax(1) == labels) == ece
 
 
 def test_calibration_report_uses_its_n_bins_for_every_variant_but_ece15():
+    """Default T = 1; `n_bins` for the equal-width, equal-mass and classwise ECE, 15 for ece15. Rows below
+    0.7 confidence are right, the rest wrong: bins on both sides of the diagonal, so every binning differs."""
     rng = np.random.default_rng(13)
     logits = rng.normal(size=(300, 4)) * 3
-    labels = np.array([rng.choice(4, p=row) for row in softmax(logits)])  # calibrated: bins both sides of the diagonal
-    report = calibration_report(logits, labels, temperature=1.1, n_bins=5)
-    p = softmax(logits, 1.1)
-    assert report["ece"] == pytest.approx(100 * ref_ece(p, labels, 5), abs=1e-10)
-    assert report["ece15"] == pytest.approx(100 * ref_ece(p, labels, 15), abs=1e-10)
-    assert report["ece_equal_mass"] == pytest.approx(100 * ref_ece(p, labels, 5, "equal_mass"), abs=1e-10)
-    assert report["ece_classwise"] == pytest.approx(100 * ref_ece(p, labels, 5, classwise=True), abs=1e-10)
-    assert report["ece"] != pytest.approx(100 * ref_ece(p, labels, 10), abs=1e-6)  # the bins matter here
+    p = softmax(logits)
+    labels = np.where(p.max(1) < 0.7, p.argmax(1), (p.argmax(1) + 1) % 4)
+    report = calibration_report(logits, labels, n_bins=5)
+    expected = {"ece": ref_ece(p, labels, 5), "ece15": ref_ece(p, labels, 15),
+                "ece_equal_mass": ref_ece(p, labels, 5, "equal_mass"), "ece_classwise": ref_ece(p, labels, 5, classwise=True)}
+    assert {k: report[k] for k in expected} == pytest.approx({k: 100 * v for k, v in expected.items()}, abs=1e-10)
+    others = [ref_ece(p, labels, 10), ref_ece(p, labels, 5, "equal_mass"), ref_ece(softmax(logits, 2.0), labels, 5)]
+    assert min(abs(expected["ece"] - o) for o in others) > 1e-3  # the bins, the binning and T each matter here
 
 
 @pytest.mark.parametrize("labels", [np.array([True, False]), np.array([0 + 1j, 1 + 0j]), np.array([np.inf, 0.0]),
@@ -561,3 +580,13 @@ def test_bad_scores_are_refused_saying_where_and_how_bad():
     # above 1 by more than float noise, with no negative entry beside it
     with pytest.raises(CalibrationInputError, match=r"must lie in \[0, 1\]; found values in \[0, 1\.00005\]"):
         expected_calibration_error([[1.00005, 0.0], [0.5, 0.5]], GOOD_LABELS)
+
+
+def test_empty_bins_are_nan_without_a_warning():
+    """A reliability diagram's empty bins: nan accuracy and confidence, and no numpy RuntimeWarning in
+    the user's log for the 0 / 0 behind them."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        stats = calibration_bins([[0.9, 0.1]], [0], n_bins=4)
+    assert np.isnan(stats.accuracy[:3]).all() and np.isnan(stats.confidence[:3]).all()
+    assert stats.accuracy[3] == 1.0 and stats.confidence[3] == 0.9

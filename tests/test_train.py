@@ -145,6 +145,7 @@ def test_the_three_selection_rules_are_accepted_and_no_other(select):
 def test_auto_picks_the_gpu_when_there_is_one_else_the_cpu():
     assert pick_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
     assert pick_device("cpu") == torch.device("cpu")
+    assert pick_device() == pick_device("auto")  # the default
 
 
 # ----------------------------------------------------------------------------- the optimiser
