@@ -569,14 +569,23 @@ def test_integer_scores_and_tensors_that_carry_gradients_are_read_exactly():
     assert fit_temperature(logits, [0, 1], grid=(0.5, 2.0, 0.5)) == fit_temperature(
         logits.detach().numpy(), [0, 1], grid=(0.5, 2.0, 0.5))
     np.testing.assert_array_equal(softmax(logits), softmax(logits.detach().numpy()))
+    # float32 logits: float64 probabilities of the same (exactly widened) numbers
+    logits32 = np.array([[0.1, 0.7, -2.3], [3.3, 3.3001, 0.0]], dtype=np.float32)
+    probs = softmax(logits32)
+    assert probs.dtype == np.float64
+    np.testing.assert_array_equal(probs, softmax(logits32.astype(np.float64)))
 
 
 def test_bad_scores_are_refused_saying_where_and_how_bad():
     two_nan = _with(_with(GOOD_LOGITS, 0, 1, np.nan), 1, 2, np.inf)
-    with pytest.raises(CalibrationInputError, match=r"contains 2 non-finite value\(s\) \(NaN; first at row 0, column 1\)"):
+    with pytest.raises(CalibrationInputError, match=r"^logits contains 2 non-finite value\(s\) \(NaN; first at row 0, column 1\)"):
         softmax(two_nan)
+    with pytest.raises(CalibrationInputError, match=r"^logits contains 2 non-finite value\(s\)"):
+        fit_temperature(two_nan, GOOD_LABELS)
     with pytest.raises(CalibrationInputError, match=r"row 1 sums to 0\.9 "):
         calibration_bins(np.vstack([GOOD_PROBS[0], GOOD_PROBS[1] * 0.9]), GOOD_LABELS)
+    with pytest.raises(CalibrationInputError, match=r"probs contains 1 non-finite value\(s\) \(NaN; first at row 0, column 0\)"):
+        expected_calibration_error(_with(GOOD_PROBS, 0, 0, np.nan), GOOD_LABELS)
     # above 1 by more than float noise, with no negative entry beside it
     with pytest.raises(CalibrationInputError, match=r"must lie in \[0, 1\]; found values in \[0, 1\.00005\]"):
         expected_calibration_error([[1.00005, 0.0], [0.5, 0.5]], GOOD_LABELS)
@@ -590,3 +599,25 @@ def test_empty_bins_are_nan_without_a_warning():
         stats = calibration_bins([[0.9, 0.1]], [0], n_bins=4)
     assert np.isnan(stats.accuracy[:3]).all() and np.isnan(stats.confidence[:3]).all()
     assert stats.accuracy[3] == 1.0 and stats.confidence[3] == 0.9
+
+
+def test_float32_probabilities_are_summed_in_float64():
+    """float32 [1, 1e-4] sums to 1 + 0.99999997e-4 (within the 1e-4 tolerance); summed in float32 it would
+    be 1 + 1.00017e-4 and refused."""
+    probs = np.array([[1.0, 1e-4], [0.5, 0.5]], dtype=np.float32)
+    assert expected_calibration_error(probs, [0, 1]) == pytest.approx(0.25)
+
+
+@pytest.mark.parametrize("grid", [(0.0, 5.0, 0.01), (-0.5, 5.0, 0.01), (0.01, 5.0, 0.0), (0.01, 5.0, -0.01), (2.0, 1.0, 0.01),
+                                  (math.nan, 5.0, 0.01), (0.01, math.inf, 0.01)])
+def test_a_grid_needs_a_positive_start_at_most_its_stop_and_a_positive_step(grid):
+    with pytest.raises(ValueError, match=r"grid needs 0 < start <= stop and step > 0"):
+        temperature_grid(grid)
+
+
+def test_a_grid_of_one_temperature_is_that_temperature():
+    assert temperature_grid((0.5, 0.5, 0.5)).tolist() == [0.5]
+    t, temps, eces = fit_temperature(GOOD_LOGITS, GOOD_LABELS, grid=(1.5, 1.5, 0.5), return_curve=True)
+    assert t == 1.5 and temps.tolist() == [1.5]
+    assert eces.tolist() == [expected_calibration_error(softmax(GOOD_LOGITS, 1.5), GOOD_LABELS)]
+
