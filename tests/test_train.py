@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import random
+import warnings
 
 import numpy as np
 import pytest
@@ -92,6 +93,13 @@ def test_the_loop_gives_every_row_once_per_epoch_and_anneals_per_step():
         assert len(order) == len(rows) and np.array_equal(np.sort(order), rows)
     assert not np.array_equal(epochs[0], epochs[1])
 
+    def padding(recorded):
+        return sum(int(data.lengths[r].max()) * len(r) - int(data.lengths[r].sum()) for _, r in recorded.steps)
+
+    plain = Recorder()
+    train(model, plain, data, None, TrainConfig(epochs=2, batch_size=4, lr=1e-3, select="last"), seed=1, rows=rows)
+    assert padding(recorder) < 0.3 * padding(plain)  # the setting reaches the batches
+
 
 def test_length_grouped_batches_cover_every_row_once_with_little_padding():
     rng = np.random.default_rng(3)
@@ -146,6 +154,15 @@ def test_auto_picks_the_gpu_when_there_is_one_else_the_cpu():
     assert pick_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
     assert pick_device("cpu") == torch.device("cpu")
     assert pick_device() == pick_device("auto")  # the default
+
+
+def test_bf16_on_the_cpu_trains_in_fp32_without_an_autocast_warning_per_step():
+    """bf16 (the default) is a CUDA setting: on the CPU no autocast is entered, so no 'CUDA is not
+    available ... Disabling autocast' warning floods the log at every step."""
+    model = TokenTableNet(np.zeros((2, 1)), np.zeros((2, 1)), np.zeros(2))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        train(model, Recorder(), token_rows([0, 1]), None, TrainConfig(epochs=1, batch_size=1, select="last"), seed=0)
 
 
 # ----------------------------------------------------------------------------- the optimiser
@@ -331,7 +348,9 @@ def test_training_dynamics_are_each_rows_gold_probability_and_hit_per_epoch():
     assert fit.correct.tolist() == [[True, False, False, True, False], [False, True, True, False, False]]
     np.testing.assert_allclose(fit.last_logits, np.vstack([logits[1][:4], [[0.0, 0.0]]]), rtol=1e-6)
     assert fit.last_logits.dtype == np.float32
-    assert train(model, ScriptedBias(biases), token_rows(labels), None, cfg, seed=0).gold_probs is None
+    assert fit.correct.dtype == bool
+    plain = train(model, ScriptedBias(biases), token_rows(labels), None, cfg, seed=0)
+    assert plain.gold_probs is None and plain.correct is None and plain.last_logits is None
 
 
 class Draws(Recorder):
