@@ -558,8 +558,10 @@ def test_bins_are_a_positive_integer_and_scores_a_readable_non_empty_matrix():
         GOOD_PROBS, GOOD_LABELS, n_bins=3)
     with pytest.raises(CalibrationInputError, match="empty"):
         expected_calibration_error(np.zeros((2, 0)), GOOD_LABELS)
-    with pytest.raises(CalibrationInputError, match="could not be read as an array"):
+    with pytest.raises(CalibrationInputError, match="^probs could not be read as an array"):
         expected_calibration_error([[0.5, 0.5], [1.0]], GOOD_LABELS)
+    with pytest.raises(CalibrationInputError, match="^labels could not be read as an array"):
+        expected_calibration_error(GOOD_PROBS, [[0], [1, 2]])
 
 
 def test_integer_scores_and_tensors_that_carry_gradients_are_read_exactly():

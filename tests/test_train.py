@@ -246,6 +246,26 @@ def test_weights_decay_and_biases_and_norms_do_not():
     assert kept == set(params) - decayed
 
 
+class ExtraAtFirstStep(WithExtraNetwork):
+    """Uses its network at the first step only (a constant gradient of 1 on it), then not at all."""
+
+    def __call__(self, model, data, rows, progress, rng) -> dict:
+        self.after_first = self.extra.weight.detach().clone()
+        out = Recorder.__call__(self, model, data, rows, progress, rng)
+        extra = self.extra.weight.sum() if progress == 0 else 0.0
+        return {"loss": out["loss"] + extra, "logits": out["logits"]}
+
+
+def test_a_parameter_a_step_does_not_use_is_left_alone_by_that_step():
+    """Gradients are reset to None, not zero: AdamW skips a parameter without one, so its momentum from
+    earlier steps does not keep moving it (nor does decay)."""
+    task = ExtraAtFirstStep()
+    model = TokenTableNet(np.zeros((3, 1)), np.zeros((2, 1)), np.zeros(2))
+    train(model, task, token_rows([0, 1, 0]), None, TrainConfig(epochs=1, batch_size=1, lr=0.1, select="last"), seed=0)
+    assert len(task.steps) == 3 and not torch.equal(task.after_first, torch.full((2, 2), 0.5))  # the first step moved it
+    assert torch.equal(task.extra.weight, task.after_first)
+
+
 class FixedGradients(Recorder):
     """Gradient [3, 4] (norm 5) on the model's table and [[0, 4], [0, 0]] (norm 4) on a network of the task's own."""
 
@@ -415,3 +435,24 @@ def test_the_loop_trains_in_training_mode_and_predicts_in_fp32_eval_mode():
         assert (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32) == (True, True)
     finally:
         torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = matmul, cudnn
+
+
+class EvalBatchSizes(TokenTableNet):
+    """Records the size of each batch it scores in eval mode."""
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        self.eval_batches: list[int] = []
+
+    def forward(self, input_ids, attention_mask):
+        if not self.training:
+            self.eval_batches.append(int(input_ids.shape[0]))
+        return super().forward(input_ids, attention_mask)
+
+
+def test_validation_is_scored_in_batches_of_eval_batch_size():
+    """eval_batch_size bounds the memory of the validation pass after each epoch."""
+    model = EvalBatchSizes(np.zeros((4, 1)), np.zeros((2, 1)), np.zeros(2))
+    val = token_rows(VAL_LABELS)
+    train(model, Recorder(), val, val, TrainConfig(epochs=2, batch_size=4, eval_batch_size=3), seed=0)
+    assert model.eval_batches == [3, 1, 3, 1]
