@@ -586,6 +586,8 @@ def test_bad_scores_are_refused_saying_where_and_how_bad():
         fit_temperature(two_nan, GOOD_LABELS)
     with pytest.raises(CalibrationInputError, match=r"^logits_or_probs contains 2 non-finite value\(s\)"):
         classification_metrics(two_nan, GOOD_LABELS)
+    with pytest.raises(CalibrationInputError, match=r"^logits contains 1 non-finite value\(s\) \(infinite; first at row 1, column 2\)"):
+        softmax(_with(GOOD_LOGITS, 1, 2, -np.inf))
     with pytest.raises(CalibrationInputError, match=r"row 1 sums to 0\.9 "):
         calibration_bins(np.vstack([GOOD_PROBS[0], GOOD_PROBS[1] * 0.9]), GOOD_LABELS)
     with pytest.raises(CalibrationInputError, match=r"probs contains 1 non-finite value\(s\) \(NaN; first at row 0, column 0\)"):
