@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -20,6 +21,7 @@ from trainables.calibration import (
     fit_temperature,
     softmax,
     temperature_grid,
+    top1_ece,
 )
 
 # ----------------------------------------------------------------------------- references
@@ -168,6 +170,7 @@ def test_edge_values_land_in_bin_k():
     probs = np.array([[b / 10, 1 - b / 10] for b in range(5, 11)])
     stats = calibration_bins(probs, np.zeros(len(probs), dtype=int))
     assert stats.counts.tolist() == [0, 0, 0, 0, 0, 1, 1, 1, 1, 2]
+    assert stats.edges.tolist() == [k / 10 for k in range(11)]  # k / 10 in float64, as reported
     # In float32 the edges are float32(k/10): float32(0.7) lands in bin 7, not 6.
     probs32 = np.array([[0.7, 0.3]], dtype=np.float32)
     assert calibration_bins(probs32, [0]).counts.tolist()[7] == 1
@@ -239,7 +242,8 @@ def test_hand_worked_equal_mass_and_classwise():
 
 def test_equal_mass_fewer_samples_than_bins():
     stats = calibration_bins([[0.9, 0.1], [0.3, 0.7]], [0, 0], n_bins=5, binning="equal_mass")
-    assert stats.counts.tolist() == [1, 1, 0, 0, 0]
+    assert stats.counts.tolist() == [1, 1, 0, 0, 0] and stats.counts.dtype == np.int64
+    assert stats.edges[:2].tolist() == [0.7, 0.9]  # a bin of one sample starts at it
     assert np.isnan(stats.edges[2:5]).all() and stats.edges[-1] == 0.9
 
 
@@ -488,3 +492,138 @@ def test_fit_temperature_near_tied_logits_match_loop():
     loop = np.array([expected_calibration_error(softmax(base, tt), labels) for tt in temps])
     assert np.array_equal(loop, eces)
     assert t == temps[int(np.argmin(loop))]
+
+
+# ----------------------------------------------------------------------------- the LLM rows' ECE, settings
+
+
+def test_top1_ece_by_hand_from_stated_confidences():
+    """The LLM rows state one confidence each (trainables/llm/score.py): 0 and 1 are valid confidences,
+    10 equal-width bins by default. 0.6 (right) and 0.65 (wrong) share bin 6: |1 - 1.25| / 4; 0.0 wrong
+    and 1.0 right are calibrated. Two equal-mass bins: {0.0, 0.6} and {0.65, 1.0}."""
+    conf, correct = [0.0, 0.6, 0.65, 1.0], [0, 1, 0, 1]
+    assert top1_ece(conf, correct) == pytest.approx(0.25 / 4, abs=1e-15)
+    assert top1_ece(np.array(conf), np.array(correct, dtype=bool), n_bins=2, binning="equal_mass") == pytest.approx(
+        (0.4 + 0.65) / 4, abs=1e-15)
+    with pytest.raises(CalibrationInputError, match="non-empty and of one length"):
+        top1_ece([], [])
+    with pytest.raises(CalibrationInputError, match="non-empty and of one length"):
+        top1_ece([0.5, 0.6], [1])
+    with pytest.raises(CalibrationInputError, match=r"in \[0, 1\]"):
+        top1_ece([0.5, -0.01], [1, 0])
+    with pytest.raises(CalibrationInputError, match="confidence could not be read as an array"):
+        top1_ece([[0.5], [0.5, 0.5]], [1, 0])
+    with pytest.raises(CalibrationInputError, match="correct could not be read as an array"):
+        top1_ece([0.5, 0.5], [[1], [0, 1]])
+
+
+def test_top1_ece_bins_float32_confidences_as_the_ece_of_their_probabilities_does():
+    """Edges in the confidences' own dtype (module docstring): float32(0.7) is on the float32 edge 7/10, so
+    it does not share bin 6 with 0.65, in `top1_ece` as in `expected_calibration_error`."""
+    probs32 = np.array([[0.7, 0.3], [0.65, 0.35]], dtype=np.float32)
+    labels = np.array([0, 1])
+    ece = expected_calibration_error(probs32, labels)
+    assert ece == pytest.approx((0.3 + 0.65) / 2, abs=1e-7)
+    assert top1_ece(probs32.max(1), probs32.argmax(1) == labels) == ece
+
+
+def test_calibration_report_uses_its_n_bins_for_every_variant_but_ece15():
+    """Default T = 1; `n_bins` for the equal-width, equal-mass and classwise ECE, 15 for ece15. Rows below
+    0.7 confidence are right, the rest wrong: bins on both sides of the diagonal, so every binning differs."""
+    rng = np.random.default_rng(13)
+    logits = rng.normal(size=(300, 4)) * 3
+    p = softmax(logits)
+    labels = np.where(p.max(1) < 0.7, p.argmax(1), (p.argmax(1) + 1) % 4)
+    report = calibration_report(logits, labels, n_bins=5)
+    expected = {"ece": ref_ece(p, labels, 5), "ece15": ref_ece(p, labels, 15),
+                "ece_equal_mass": ref_ece(p, labels, 5, "equal_mass"), "ece_classwise": ref_ece(p, labels, 5, classwise=True)}
+    assert {k: report[k] for k in expected} == pytest.approx({k: 100 * v for k, v in expected.items()}, abs=1e-10)
+    others = [ref_ece(p, labels, 10), ref_ece(p, labels, 5, "equal_mass"), ref_ece(softmax(logits, 2.0), labels, 5)]
+    assert min(abs(expected["ece"] - o) for o in others) > 1e-3  # the bins, the binning and T each matter here
+
+
+@pytest.mark.parametrize("labels", [np.array([True, False]), np.array([0 + 1j, 1 + 0j]), np.array([np.inf, 0.0]),
+                                    np.array([np.nan, 0.0])])
+def test_labels_that_are_not_class_indices_are_refused(labels):
+    for func in PROB_FUNCS:
+        with pytest.raises(CalibrationInputError, match="integer class indices"):
+            func(GOOD_PROBS, labels)
+
+
+def test_bins_are_a_positive_integer_and_scores_a_readable_non_empty_matrix():
+    for bad in (True, 2.0, 0, -3):
+        with pytest.raises(ValueError, match="n_bins must be a positive integer"):
+            expected_calibration_error(GOOD_PROBS, GOOD_LABELS, n_bins=bad)
+    assert expected_calibration_error(GOOD_PROBS, GOOD_LABELS, n_bins=np.int64(3)) == expected_calibration_error(
+        GOOD_PROBS, GOOD_LABELS, n_bins=3)
+    with pytest.raises(CalibrationInputError, match="empty"):
+        expected_calibration_error(np.zeros((2, 0)), GOOD_LABELS)
+    with pytest.raises(CalibrationInputError, match="^probs could not be read as an array"):
+        expected_calibration_error([[0.5, 0.5], [1.0]], GOOD_LABELS)
+    with pytest.raises(CalibrationInputError, match="^labels could not be read as an array"):
+        expected_calibration_error(GOOD_PROBS, [[0], [1, 2]])
+
+
+def test_integer_scores_and_tensors_that_carry_gradients_are_read_exactly():
+    # 2**24 + 1 is not a float32: integer logits are read in float64, as the difference of 1 they are
+    np.testing.assert_array_equal(softmax(np.array([[2**24 + 1, 2**24]])), softmax([[1.0, 0.0]]))
+    logits = torch.tensor([[2.0, 0.0, -1.0], [0.5, 1.5, 0.0]], requires_grad=True)  # a model's output, say
+    assert fit_temperature(logits, [0, 1], grid=(0.5, 2.0, 0.5)) == fit_temperature(
+        logits.detach().numpy(), [0, 1], grid=(0.5, 2.0, 0.5))
+    np.testing.assert_array_equal(softmax(logits), softmax(logits.detach().numpy()))
+    # float32 logits: float64 probabilities of the same (exactly widened) numbers
+    logits32 = np.array([[0.1, 0.7, -2.3], [3.3, 3.3001, 0.0]], dtype=np.float32)
+    probs = softmax(logits32)
+    assert probs.dtype == np.float64
+    np.testing.assert_array_equal(probs, softmax(logits32.astype(np.float64)))
+
+
+def test_bad_scores_are_refused_saying_where_and_how_bad():
+    two_nan = _with(_with(GOOD_LOGITS, 0, 1, np.nan), 1, 2, np.inf)
+    with pytest.raises(CalibrationInputError, match=r"^logits contains 2 non-finite value\(s\) \(NaN; first at row 0, column 1\)"):
+        softmax(two_nan)
+    with pytest.raises(CalibrationInputError, match=r"^logits contains 2 non-finite value\(s\)"):
+        fit_temperature(two_nan, GOOD_LABELS)
+    with pytest.raises(CalibrationInputError, match=r"^logits_or_probs contains 2 non-finite value\(s\)"):
+        classification_metrics(two_nan, GOOD_LABELS)
+    with pytest.raises(CalibrationInputError, match=r"^logits contains 1 non-finite value\(s\) \(infinite; first at row 1, column 2\)"):
+        softmax(_with(GOOD_LOGITS, 1, 2, -np.inf))
+    with pytest.raises(CalibrationInputError, match=r"row 1 sums to 0\.9 "):
+        calibration_bins(np.vstack([GOOD_PROBS[0], GOOD_PROBS[1] * 0.9]), GOOD_LABELS)
+    with pytest.raises(CalibrationInputError, match=r"probs contains 1 non-finite value\(s\) \(NaN; first at row 0, column 0\)"):
+        expected_calibration_error(_with(GOOD_PROBS, 0, 0, np.nan), GOOD_LABELS)
+    # above 1 by more than float noise, with no negative entry beside it
+    with pytest.raises(CalibrationInputError, match=r"must lie in \[0, 1\]; found values in \[0, 1\.00005\]"):
+        expected_calibration_error([[1.00005, 0.0], [0.5, 0.5]], GOOD_LABELS)
+
+
+def test_empty_bins_are_nan_without_a_warning():
+    """A reliability diagram's empty bins: nan accuracy and confidence, and no numpy RuntimeWarning in
+    the user's log for the 0 / 0 behind them."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        stats = calibration_bins([[0.9, 0.1]], [0], n_bins=4)
+    assert np.isnan(stats.accuracy[:3]).all() and np.isnan(stats.confidence[:3]).all()
+    assert stats.accuracy[3] == 1.0 and stats.confidence[3] == 0.9
+
+
+def test_float32_probabilities_are_summed_in_float64():
+    """float32 [1, 1e-4] sums to 1 + 0.99999997e-4 (within the 1e-4 tolerance); summed in float32 it would
+    be 1 + 1.00017e-4 and refused."""
+    probs = np.array([[1.0, 1e-4], [0.5, 0.5]], dtype=np.float32)
+    assert expected_calibration_error(probs, [0, 1]) == pytest.approx(0.25)
+
+
+@pytest.mark.parametrize("grid", [(0.0, 5.0, 0.01), (-0.5, 5.0, 0.01), (0.01, 5.0, 0.0), (0.01, 5.0, -0.01), (2.0, 1.0, 0.01),
+                                  (math.nan, 5.0, 0.01), (0.01, math.inf, 0.01)])
+def test_a_grid_needs_a_positive_start_at_most_its_stop_and_a_positive_step(grid):
+    with pytest.raises(ValueError, match=r"grid needs 0 < start <= stop and step > 0"):
+        temperature_grid(grid)
+
+
+def test_a_grid_of_one_temperature_is_that_temperature():
+    assert temperature_grid((0.5, 0.5, 0.5)).tolist() == [0.5]
+    t, temps, eces = fit_temperature(GOOD_LOGITS, GOOD_LABELS, grid=(1.5, 1.5, 0.5), return_curve=True)
+    assert t == 1.5 and temps.tolist() == [1.5]
+    assert eces.tolist() == [expected_calibration_error(softmax(GOOD_LOGITS, 1.5), GOOD_LABELS)]
+

@@ -411,7 +411,9 @@ def top1_ece(confidence: Any, correct: Any, n_bins: int = 10, binning: Binning =
         binning: ``"equal_width"`` or ``"equal_mass"``.
     """
     n_bins, binning = _check_n_bins(n_bins), _check_binning(binning)
-    conf = _to_tensor(confidence, "confidence").to(torch.float64).reshape(-1)
+    conf = _to_tensor(confidence, "confidence").reshape(-1)
+    if not torch.is_floating_point(conf):  # a float keeps its dtype: the edges are in it, as in expected_calibration_error
+        conf = conf.to(torch.float64)
     hit = _to_tensor(correct, "correct").to(torch.float64).reshape(-1)
     if conf.numel() == 0 or conf.shape != hit.shape:
         raise CalibrationInputError(f"confidence {tuple(conf.shape)} and correct {tuple(hit.shape)} must be "
