@@ -267,7 +267,23 @@ def test_a_finished_stage_holds_what_it_reports(teacher, tiny_model):
     seconds = teacher.result["seconds"]  # bench/stage_split.py reads these: setup, training, evaluation, OOD work
     assert set(seconds) == {"setup", "train", "evaluate", "ood"}
     assert seconds["train"] > 0 and min(seconds.values()) >= 0
-    assert sum(seconds.values()) <= teacher.wall + 0.01  # parts of the stage's own time (rounded to ms)
+    assert sum(seconds.values()) <= teacher.wall + 0.01  # parts of the stage's own time
+    assert all(isinstance(v, float) and v == round(v, 3) for v in seconds.values())  # in milliseconds
+
+
+def test_the_temperature_scaled_ece_is_in_the_specs_bins_too():
+    """The tiny teacher's probabilities sit in one bin whatever the bin count, so logits of spread
+    confidence show that a stage's ECE at T, like its raw scores, uses the spec's bins."""
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(300, 6)) * 3
+    # right where confident, random elsewhere: over- and underconfident bins, so the bins matter
+    confident = softmax(logits, 2.0).max(1) > 0.6
+    labels = np.where(confident, logits.argmax(1), rng.integers(0, 6, 300))
+    ece = {n: 100 * expected_calibration_error(softmax(logits, 2.0), labels, n_bins=n) for n in (N_BINS, 10)}
+    assert abs(ece[N_BINS] - ece[10]) > 0.1
+    metrics = stage._metrics("test", logits, labels, N_BINS, 2.0)
+    assert metrics["test_ece_ts"] == pytest.approx(ece[N_BINS], abs=1e-9)
+    assert metrics["test_ece"] == calibration_report(logits, labels, n_bins=N_BINS)["ece"]
 
 
 def test_a_stage_is_deterministic(teacher, tmp_path):
@@ -360,9 +376,12 @@ def test_a_stage_nobody_reads_keeps_no_weights(teacher, tmp_path):
 
 def test_a_stage_given_the_sweeps_prepared_data_does_not_prepare_it_again(tiny_model, data_root, tmp_path,
                                                                           monkeypatch):
-    """The sweep prepares each dataset once and hands it to every stage task (issue 14)."""
+    """The sweep prepares each dataset once and hands it to every stage task (issue 14). Here a stage of a
+    dataset entry with `ood_finetune: false`: its OOD partner is prepared, but it fine-tunes on none of it."""
     stage_spec = build_plan(parse_spec(tiny_raw(tiny_model, ["ce"]), data_root=str(data_root)))[0].stages[0]
+    stage_spec = dataclasses.replace(stage_spec, ood=None)
     data = prepare_data(stage_spec.data)
+    assert data.ood_test is not None
 
     def refuse(cfg):
         raise AssertionError("prepared again")
@@ -370,6 +389,7 @@ def test_a_stage_given_the_sweeps_prepared_data_does_not_prepare_it_again(tiny_m
     monkeypatch.setattr(stage, "prepare_data", refuse)
     _, result = run_stage(stage_spec, None, None, None, StageStore(tmp_path), keep=False, data=data)
     assert "test_macro_f1" in result["metrics"]
+    assert not [k for k in result["metrics"] if k.startswith("ood_ft")]
 
 
 def test_ood_finetuning_trains_a_copy_on_ood_rows_mixed_with_ambiguous_id_rows(tiny_model, data_root, train_calls):
