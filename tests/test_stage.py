@@ -441,6 +441,19 @@ def test_ood_finetuning_follows_the_specs_ood_settings(teacher, train_calls):
     np.testing.assert_array_equal(task.partners.pool, len(rows) + ambiguous)
 
 
+def test_a_66_percent_ea_teacher_trains_on_its_two_subsets_only(teacher, train_calls, tmp_path):
+    """EA66 (Hosseini and Caragea 2022): the teacher's epochs are the 33% easy and 33% ambiguous rows of
+    the data map it is given; the partners come from the other subset."""
+    recipe = get_method("ea66_m_mixup").teacher
+    spec = dataclasses.replace(teacher.spec, teacher=recipe, data_map=teacher.spec.key(), ood=None)
+    arrays = teacher.store.load_arrays(teacher.spec.key())
+    run_stage(spec, None, None, arrays, StageStore(tmp_path), keep=False)
+    easy, ambiguous = DataMap.from_arrays(arrays).regions(recipe.ea_fraction)
+    (call,) = train_calls
+    assert call["rows"].tolist() == sorted(easy.tolist() + ambiguous.tolist()) and len(call["rows"]) < 0.7 * 36
+    assert not call["record_dynamics"]  # the CE teacher's map, not its own
+
+
 def test_an_lcl_teachers_weighting_network_is_the_pretrained_encoder_with_a_head_of_its_own(tiny_model, teacher):
     """LCL's weighting network: a second copy of the encoder, its head seeded apart from the model's
     (1000 s + 999; the model's is 1000 s + 1)."""
