@@ -38,7 +38,7 @@ from trainables.methods.registry import DistillConfig, MixupConfig
 from trainables.models import build_model, load_numpy_state, load_tokenizer
 from trainables.stage import DataConfig, OODConfig, StageSpec, load_handover, prepare_data, run_stage
 from trainables.store import StageStore
-from trainables.train import TrainConfig, predict_logits
+from trainables.train import TrainConfig, pick_device, predict_logits
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -116,7 +116,7 @@ def spy_on_train(monkeypatch) -> list[dict]:
     def spy(model, task, data, validation, cfg, **kw):
         call = {"task": task, "rows": kw.get("rows"), "data": data, "cfg": cfg, "seed": kw["seed"],
                 "record_dynamics": kw.get("record_dynamics", False), "outs": [],
-                "start": {k: v.detach().clone() for k, v in model.state_dict().items()}}
+                "start": {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}}
         calls.append(call)
 
         def recording(*args):
@@ -345,7 +345,7 @@ def test_a_student_distils_from_its_parents_handover_and_builds_only_its_own_mod
     assert student.parent == teacher.spec.key()
     handover, parent, key = teacher.handover, teacher.result, teacher.spec.key()
     assert parent["kept"] == ["weights", "train_logits"]
-    rebuilt = build_model(tiny_model, 6, seed=0)
+    rebuilt = build_model(tiny_model, 6, seed=0).to(pick_device(teacher.spec.device))  # where the stage ran
     load_numpy_state(rebuilt, handover.weights)
     data = prepare_data(teacher.spec.data)
     np.testing.assert_array_equal(handover.train_logits,
