@@ -7,6 +7,8 @@ never runs, so its mutants survive there (docs/testing.md, "GPU only"). This app
 mutation (the kinds mutmut makes: an argument set to None or dropped, `and`/`or` swapped, `==`
 to `!=`, a string or number changed) to its file in turn, runs the tests that guard the line on
 the GPU, and puts the file back. Prints one line per mutant and a summary line.
+
+    python3 bench/gpu_mutants.py --mutmut bench/gpu_only_mutants.txt   # mutmut's own GPU-only survivors
 """
 from __future__ import annotations
 
@@ -56,6 +58,26 @@ MUTANTS = [
 ]
 
 
+# mutmut's own GPU-only survivors (`mutmut show NAME` of each, docs/testing.md), run with --mutmut
+GUARDS = {"trainables/calibration.py": ["tests/test_gpu.py", "tests/test_calibration.py::test_fit_temperature_on_gpu"],
+          "trainables/train.py": ["tests/test_gpu.py"]}
+
+
+def from_mutmut_show(text: str) -> list[tuple]:
+    """Mutants from `mutmut show` output: each a one-hunk diff whose old lines (context and '-')
+    occur once in the file and become the new lines (context and '+')."""
+    mutants = []
+    for block in text.split("# trainables.")[1:]:
+        name = block.split(":", 1)[0]
+        lines = block.splitlines()
+        path = next(line[4:].strip() for line in lines if line.startswith("+++ "))
+        body = lines[next(i for i, line in enumerate(lines) if line.startswith("@@")) + 1:]
+        old = "\n".join(line[1:] for line in body if line[:1] in (" ", "-"))
+        new = "\n".join(line[1:] for line in body if line[:1] in (" ", "+"))
+        mutants.append((f"mutmut {name}", path, old, new, GUARDS[path]))
+    return mutants
+
+
 def passes(tests: list[str]) -> bool:
     done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", *tests],
                           cwd=ROOT, capture_output=True, text=True)
@@ -63,15 +85,22 @@ def passes(tests: list[str]) -> bool:
 
 
 def main() -> int:
+    import argparse
+
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--mutmut", help="run the mutants in this file of `mutmut show` output instead of the list "
+                                    "above (bench/gpu_only_mutants.txt: the survivors docs/testing.md calls GPU only)")
+    args = p.parse_args()
+    mutants = from_mutmut_show(Path(args.mutmut).read_text()) if args.mutmut else MUTANTS
     if not torch.cuda.is_available():
         print("gpu_mutants: no CUDA device here; run it on a GPU machine")
         return 2
-    tests = sorted({t for *_, ts in MUTANTS for t in ts})
+    tests = sorted({t for *_, ts in mutants for t in ts})
     if not passes(tests):
         print("gpu_mutants: the tests fail on the unmutated code; nothing to measure")
         return 1
     killed = []
-    for name, path, original, mutated, guards in MUTANTS:
+    for name, path, original, mutated, guards in mutants:
         source = ROOT / path
         text = source.read_text()
         assert text.count(original) == 1, f"{path} changed: update the mutant {name!r} in bench/gpu_mutants.py"

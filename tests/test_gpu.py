@@ -85,3 +85,23 @@ def test_a_gpu_trains_in_the_precision_asked_and_evaluates_in_fp32(bf16):
         strict = cpu(torch.arange(12)[:, None], torch.ones(12, 1, dtype=torch.long)).numpy()
     assert logits.dtype == np.float32
     np.testing.assert_allclose(logits, strict, rtol=1e-6, atol=1e-6)
+
+
+@needs_cuda
+@pytest.mark.parametrize("binning", ["equal_width", "equal_mass"])
+def test_calibration_of_gpu_tensors_equals_the_cpus(binning):
+    """ECE (top-1 and classwise) and the reliability bins computed where the tensors are, on a GPU,
+    equal the CPU's (up to the last bit of CUDA's atomic adds)."""
+    from trainables.calibration import calibration_bins, expected_calibration_error
+
+    rng = np.random.default_rng(3)
+    probs = torch.softmax(torch.as_tensor(rng.normal(size=(700, 6)) * 3), -1)
+    labels = torch.as_tensor(rng.integers(0, 6, 700))
+    for classwise in (False, True):
+        gpu = expected_calibration_error(probs.cuda(), labels.cuda(), 10, binning, classwise)
+        assert gpu == pytest.approx(expected_calibration_error(probs, labels, 10, binning, classwise), abs=1e-12)
+    gpu, cpu = calibration_bins(probs.cuda(), labels.cuda(), 10, binning), calibration_bins(probs, labels, 10, binning)
+    np.testing.assert_array_equal(gpu.counts, cpu.counts)
+    for name in ("edges", "accuracy", "confidence"):
+        np.testing.assert_allclose(getattr(gpu, name), getattr(cpu, name), rtol=0, atol=1e-12)
+    assert gpu.ece == pytest.approx(cpu.ece, abs=1e-12)
