@@ -372,6 +372,13 @@ def test_a_stage_nobody_reads_keeps_no_weights(teacher, tmp_path):
     assert "train_logits" not in dropped.load_arrays(key)
     assert load_handover(dropped, key) is None
     assert result["metrics"] == teacher.result["metrics"]
+    # trained again for a student that came later: the stage stays as stored, its handover goes beside it
+    handover, _ = run_stage(teacher.spec, None, None, None, dropped, keep=True)
+    assert dropped.load_result(key)["kept"] == [] and not (dropped.path(key) / "weights.safetensors").exists()
+    late = load_handover(dropped, key)
+    np.testing.assert_array_equal(late.train_logits, teacher.handover.train_logits)
+    assert all(np.array_equal(late.weights[k], v) for k, v in teacher.handover.weights.items())
+    assert (dropped.root / "handovers" / "trained.log").read_text().split() == [key]
 
 
 def test_a_stage_given_the_sweeps_prepared_data_does_not_prepare_it_again(tiny_model, data_root, tmp_path,
