@@ -621,6 +621,14 @@ def test_a_grid_needs_a_positive_start_at_most_its_stop_and_a_positive_step(grid
         temperature_grid(grid)
 
 
+@pytest.mark.parametrize("step", [1e-11, 1.5e-10, 1 / 3])
+def test_a_grid_step_finer_than_the_grids_10_decimals_is_refused(step):
+    """Temperatures are k * step rounded to 10 decimals: a finer step would give wrong (or zero) temperatures."""
+    with pytest.raises(ValueError, match=r"grid step .* has more than 10 decimals"):
+        temperature_grid((step, 3 * step, step))
+    assert temperature_grid((1e-10, 3e-10, 1e-10)).tolist() == [1e-10, 2e-10, 3e-10]
+
+
 def test_a_grid_of_one_temperature_is_that_temperature():
     assert temperature_grid((0.5, 0.5, 0.5)).tolist() == [0.5]
     t, temps, eces = fit_temperature(GOOD_LOGITS, GOOD_LABELS, grid=(1.5, 1.5, 0.5), return_curve=True)

@@ -121,6 +121,21 @@ def test_length_grouped_batches_cover_every_row_once_with_little_padding():
     assert padding(epochs[0]) < 0.2 * padding(plain)  # grouping is what it is for
 
 
+def test_a_grouped_epoch_is_hfs_mega_batches_of_its_shuffle_each_longest_first():
+    """HF's length grouping, by hand: the epoch's shuffled rows cut into mega-batches of 50 batches,
+    each sorted longest first (equal lengths keep their shuffled order) and cut into batches; then
+    only the batches' order is shuffled."""
+    lengths = np.random.default_rng(0).integers(1, 6, size=420)  # five lengths: many ties
+    rows = np.arange(420)
+    batches = epoch_batches(rows, lengths, 4, True, np.random.default_rng(7))
+    order = rows[np.random.default_rng(7).permutation(420)]  # the same draw the epoch makes first
+    expected = []
+    for start in range(0, 420, 50 * 4):
+        chunk = sorted(order[start : start + 50 * 4], key=lambda r: -lengths[r])  # Python's sort is stable
+        expected += [tuple(chunk[i : i + 4]) for i in range(0, len(chunk), 4)]
+    assert sorted(tuple(b) for b in batches) == sorted(expected)
+
+
 # ----------------------------------------------------------------------------- settings
 
 
