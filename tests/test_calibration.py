@@ -494,6 +494,24 @@ def test_fit_temperature_near_tied_logits_match_loop():
     assert t == temps[int(np.argmin(loop))]
 
 
+@pytest.mark.parametrize("runner_up, top, temperature", [
+    (np.nextafter(1000.0, 0.0), 1000.0, 1e-5),  # z / T rounds the two to one number: a tie
+    (1.3413921880292815e19, 1.3413921880292817e19, 1357383.0),  # the same at a large T and large logits
+    (-5.708949561347864e-15, 0.0, 197949.53),  # exp(-gap / T) rounds to 1: a tie
+])
+def test_near_tied_logits_are_recomputed_on_any_grid(runner_up, top, temperature):
+    """The rows whose top two logits may tie after scaling are found for grids far from the default
+    (tiny or huge temperatures, huge logits): the search still agrees with the loop. The runner-up comes
+    first, so at the tie argmax of the probabilities takes it, not argmax of the logits; an exact tie
+    beside it shares its bin, so the right and the wrong argmax give different ECEs (0.5 and 0)."""
+    logits = np.array([[runner_up, top], [1.0, 1.0]])
+    labels = np.array([0, 0])
+    probs = softmax(logits, temperature)
+    assert probs[0, 0] == probs[0, 1]  # the case is a real tie at this T
+    _, _, eces = fit_temperature(logits, labels, grid=(temperature, temperature, temperature), return_curve=True)
+    assert eces.tolist() == [expected_calibration_error(probs, labels)] == [0.5]
+
+
 # ----------------------------------------------------------------------------- the LLM rows' ECE, settings
 
 
