@@ -192,6 +192,18 @@ def test_each_preset_gets_its_teacher_recipe(name, tiny_model):
         assert task.partners.pick(np.arange(12), rng).tolist() == expected
 
 
+@pytest.mark.parametrize("kind", ["rand", "ea", "sim", "lcl"])
+def test_a_variants_recipe_options_reach_its_teacher_task(kind, tiny_model):
+    """A spec's variant (README: the logits layer; other alpha, weights, LCL's lambda and tau) is the
+    recipe its teacher trains with, not the preset's defaults it replaces."""
+    recipe = MixupConfig(kind, alpha=2.0, main_weight=0.7, layer="logits", lcl_ce_weight=0.3, lcl_temperature=0.1)
+    task, _ = teacher_task(recipe, TRAIN_ROWS, model=tiny_model)
+    if kind == "lcl":
+        assert (task.ce_weight, task.temperature) == (0.3, 0.1)
+    else:
+        assert (task.alpha, task.main_weight, task.layer) == (2.0, 0.7, "logits")
+
+
 class FixedPartners:
     """Partners chosen by the test (the partner search has its own tests)."""
 
