@@ -14,6 +14,7 @@ import csv
 import dataclasses
 import json
 import re
+import shutil
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -36,7 +37,7 @@ from trainables.methods.losses import DistillTask, MixupTask
 from trainables.methods.partners import SaliencyPartners
 from trainables.methods.registry import DistillConfig, MixupConfig
 from trainables.models import build_model, load_numpy_state, load_tokenizer
-from trainables.stage import DataConfig, OODConfig, StageSpec, load_handover, prepare_data, run_stage
+from trainables.stage import DataConfig, OODConfig, StageSpec, late_handovers, load_handover, prepare_data, run_stage
 from trainables.store import StageStore
 from trainables.train import TrainConfig, pick_device, predict_logits
 
@@ -379,6 +380,22 @@ def test_a_stage_nobody_reads_keeps_no_weights(teacher, tmp_path):
     np.testing.assert_array_equal(late.train_logits, teacher.handover.train_logits)
     assert all(np.array_equal(late.weights[k], v) for k, v in teacher.handover.weights.items())
     assert (dropped.root / "handovers" / "trained.log").read_text().split() == [key]
+    assert late_handovers(dropped).load_result(key) == {"key": key, "kept": ["weights", "train_logits"]}
+    # a retried task (its worker lost after the stage was stored) runs it again without keep: nothing changes
+    _, again = run_stage(teacher.spec, None, None, None, dropped, keep=False)
+    assert again["kept"] == [] and dropped.load_result(key)["kept"] == []
+
+
+def test_a_stage_stored_with_its_handover_and_trained_again_writes_no_late_one(teacher, tmp_path):
+    """A retried task of a stage that kept its handover stores nothing more: the stage stays as it was and
+    no second copy of its handover goes beside it."""
+    key = teacher.spec.key()
+    store = StageStore(tmp_path / "stages")
+    shutil.copytree(teacher.store.path(key), store.path(key))
+    before = store.load_result(key)
+    handover, _ = run_stage(teacher.spec, None, None, None, store, keep=True)
+    assert handover is not None and store.load_result(key) == before
+    assert not (store.root / "handovers").exists()
 
 
 def test_a_stage_given_the_sweeps_prepared_data_does_not_prepare_it_again(tiny_model, data_root, tmp_path,
