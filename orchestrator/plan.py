@@ -122,8 +122,7 @@ def llm_trial_plans(spec: SweepSpec, entry: DatasetEntry, method: LLMMethodConfi
 
 
 def _data_config(spec: SweepSpec, entry: DatasetEntry) -> DataConfig:
-    sources = [s for s in (entry.source, entry.ood) if s is not None]
-    fingerprint = "+".join(data_fingerprint(s, spec.data_root, spec.data.split_seed) for s in sources)
+    fingerprint = "+".join(data_fingerprint(s, spec.data_root, spec.data.split_seed) for s in entry.sources)
     # the data root is where the bytes are, not what they are: it stays out of the key
     return DataConfig(dataset=entry.source, ood_dataset=entry.ood, data_root=spec.data_root, model=spec.model,
                       max_length=spec.max_length, split_seed=spec.data.split_seed,

@@ -67,6 +67,11 @@ class DatasetEntry:
     train: TrainConfig
     ood_finetune: OODConfig | None
 
+    @property
+    def sources(self) -> tuple[str | UserDatasetSpec, ...]:
+        """The data this entry reads: its ID dataset, then its OOD partner if it has one."""
+        return tuple(s for s in (self.source, self.ood) if s is not None)
+
 
 @dataclass(frozen=True)
 class SweepSpec:

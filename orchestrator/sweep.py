@@ -113,11 +113,10 @@ def _data_sources(spec: SweepSpec) -> dict[str, tuple]:
 
     out = {}
     for entry in spec.datasets:
-        for source in (entry.source, entry.ood):
-            if source is not None:
-                name = source if isinstance(source, str) else source.name
-                out[name] = (source, spec.data_root, spec.data.split_seed,
-                             data_fingerprint(source, spec.data_root, spec.data.split_seed))
+        for source in entry.sources:
+            name = source if isinstance(source, str) else source.name
+            out[name] = (source, spec.data_root, spec.data.split_seed,
+                         data_fingerprint(source, spec.data_root, spec.data.split_seed))
     return out
 
 
