@@ -445,7 +445,7 @@ def temperature_grid(grid: Sequence[float] = (0.01, 5.0, 0.01)) -> np.ndarray:
         raise ValueError(f"grid needs 0 < start <= stop and step > 0; got {grid!r}")
     if abs(round(step, 10) - step) > 1e-12 * step:  # k * step is rounded to 10 decimals below
         raise ValueError(f"grid step {step!r} has more than 10 decimals (temperatures are exact to 10 decimals); "
-                         f"use a step like 0.01 or 1e-4")
+                         "use a step like 0.01 or 1e-4")
     k0, k1 = round(start / step), round(stop / step)
     if k0 < 1:
         raise ValueError(f"grid start {start} is below one step {step}")
