@@ -181,7 +181,7 @@ def load_handover(store: StageStore, key: str) -> Handover | None:
     """A stored stage's handover, or None when it has none (nothing was to read it when it ran)."""
     if tuple(store.load_result(key).get("kept", ())) == HANDOVER_PARTS:
         return Handover(store.load_weights(key), store.load_arrays(key)["train_logits"])
-    if (store.root / LATE_HANDOVERS / key).is_dir():
+    if (store.root / LATE_HANDOVERS / key).is_dir():  # opening a StageStore makes its folder: look first
         late = late_handovers(store)
         if late.has(key):
             return Handover(late.load_weights(key), late.load_arrays(key)["train_logits"])
