@@ -1,8 +1,8 @@
 """A sweep's trials (seed x dataset x method) and the stages each needs, shared ones found by key.
 
 Two trials that share a prefix (same data, model, seed and teacher recipe; the same first k
-generations) name the same stage keys, so the prefix is trained once (METHOD.md). The plain-CE
-teacher of a (dataset, seed) doubles as the data-map run that MixUp teachers and OOD
+generations) name the same stage keys, so the prefix is trained once (docs/design.md, Stages and their keys).
+The plain-CE teacher of a (dataset, seed) doubles as the data-map run that MixUp teachers and OOD
 fine-tuning need (an LCL teacher maps its own run). A method that carries its own encoder or
 training settings (`electra_lcl`) has them in its stages' keys, so it never shares a stage with
 a method on another encoder. `--dry-run` prints this plan.

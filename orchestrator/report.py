@@ -10,7 +10,7 @@ the OOD cell without fine-tuning are all mean ± std over seeds at g*. `--pick p
 each seed its own best generation instead (named as such in the tables; it matches no column of
 the paper's and widens the std). F1 is "macro (weighted)"; ECE in percent, after the
 generation's own validation-optimal T for CSD-family and "+ TS" methods, raw otherwise
-(METHOD.md, Self-distillation). The paper's value (mean ± std, and its generation) stands
+(docs/method.md, Reporting). The paper's value (mean ± std, and its generation) stands
 beside each cell where it has one. Each row names the encoder it ran on (a method may carry its
 own: electra_lcl); the paper's baselines outside the chain (`BASELINE_ROWS`) have a row in every
 dataset's Table 1 layout, "n/a" where nothing has run.

@@ -2,7 +2,7 @@
 
 Unknown keys, wrong types, unknown method or dataset names, impossible values and missing
 data files are refused with an error naming the key path (e.g. `train.lr`) or the file, and
-saying how to fix it. Past this module there are no raw dicts (STYLE.md 2).
+saying how to fix it. Past this module there are no raw dicts (docs/contributing.md, Configuration).
 """
 from __future__ import annotations
 

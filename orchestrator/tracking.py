@@ -1,6 +1,6 @@
 """The MLflow side: one experiment per spec, exactly one current run per trial and plan.
 
-Tune's MLflow helpers open a new run on every retry and restore (PRIOR_WORK.md 3: ray #48664,
+Tune's MLflow helpers open a new run on every retry and restore (ray #48664, #20473;
 `MLflowLoggerCallback._trial_runs` reset on restore). So the driver makes or finds each
 trial's run before Tune starts (`sync_runs`), by the tag `emocal.trial` (seed, dataset,
 method) and the plan's fingerprint, and the driver logs to it (orchestrator/recorder.py): the

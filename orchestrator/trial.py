@@ -5,7 +5,7 @@ The trainable only drives: for each stage it either finds it finished in the sta
 lands in the trial's placement group. A generation task returns (handover, result); the
 handover's ObjectRef (weights and training-set logits) goes straight into the next generation's
 task, so weights travel through the object store as CPU numpy arrays, never a temp file or the
-driver (PRIOR_WORK.md 3). Only stages that some generation of the sweep reads make a handover
+driver (docs/design.md, Handovers). Only stages that some generation of the sweep reads make a handover
 (`sweep["keep"]`, from orchestrator/plan.py's `handover_keys`, or "all" with --keep-all-weights).
 After each generation the trial gives Tune a report and a checkpoint, so a restarted trial
 resumes at its last finished generation. Trials never touch MLflow: each report names its

@@ -1,4 +1,4 @@
-"""trainables.calibration against torchmetrics, a brute-force reference of METHOD.md's edge
+"""trainables.calibration against torchmetrics, a brute-force reference of docs/method.md's edge
 rule, hand-worked cases, and a brute-force temperature search (issue 4)."""
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ from trainables.calibration import (
 
 
 def ref_bin(c: float, n_bins: int) -> int:
-    """METHOD.md's rule with exact comparisons: [k/n, (k+1)/n), last bin closed."""
+    """docs/method.md's ECE rule with exact comparisons: [k/n, (k+1)/n), last bin closed."""
     b = max(k for k in range(n_bins + 1) if k / n_bins <= c)
     return min(b, n_bins - 1)
 
@@ -107,7 +107,7 @@ def test_agrees_with_torchmetrics_off_edges(n, k, scale, dtype):
     rng = np.random.default_rng(n * 1000 + k)
     logits, labels, probs = random_case(rng, n, k, scale, dtype)
     # Keep only rows whose confidence is clear of every edge (1.0 included) in float32, the
-    # precision torchmetrics bins in: that is where METHOD.md asks for 1e-6 agreement.
+    # precision torchmetrics bins in: that is where docs/method.md, ECE, asks for 1e-6 agreement.
     conf = probs.max(axis=1).astype(np.float64)
     keep = np.abs(conf[:, None] - np.arange(11)[None, :] / 10).min(axis=1) > 1e-5
     assert keep.any()

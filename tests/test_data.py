@@ -1,4 +1,4 @@
-"""The data layer against the real files (METHOD.md "Data", paper tables 13-18) and small ones.
+"""The data layer against the real files (docs/method.md, Data; paper tables 13-18) and small ones.
 
 Real files come from $EMOCAL_DATA, else ../shared/data beside the checkout; those tests are
 skipped when it is absent (and fail the run under CI=true, tests/conftest.py). Everything here runs in a few seconds.
@@ -37,7 +37,7 @@ from tests.conftest import DATA_ROOT, require_data_root
 
 real_data = pytest.mark.usefixtures("data_root")  # skips without the data, fails under CI=true (conftest)
 
-# METHOD.md gives exact results for these (ours, not the paper's, where they differ).
+# Exact results for these (docs/method.md, Data; ours, not the paper's, where they differ).
 EXPECTED_TOTALS = {
     "goemotions": (27980, 3524, 3534),
     "empathetic_dialogues": (19240, 2752, 2542),
@@ -52,7 +52,7 @@ def prepared(data_root) -> dict[str, PreparedDataset]:
     return {name: load_dataset(name, data_root) for name in DATASETS}
 
 
-# ---- counts against METHOD.md and tables 13-18 -----------------------------------------
+# ---- counts against docs/method.md and tables 13-18 ------------------------------------
 
 
 @real_data
@@ -68,7 +68,7 @@ def test_counts_match_paper_tables(prepared, name):
     """Every split total within 1% of the paper, every class within 1% (or 3 samples).
 
     SSEC's pool is the one exception per class: the paper's 1,274 is not a stratified 95%
-    (anger loses 33 of 495 there), so anger is 470 here against 462; METHOD.md fixes the
+    (anger loses 33 of 495 there), so anger is 470 here against 462; docs/method.md fixes the
     split as stratified, and the total stays within 1%.
     """
     counts = label_counts(prepared[name])
@@ -238,7 +238,7 @@ def test_ood_finetune_indices_nested_stratified_reproducible(prepared, name):
     assert set(subsets[1]) <= set(subsets[3]) <= set(subsets[5])
     assert not np.array_equal(ood_finetune_indices(ood, 3, seed=14), subsets[3])
     if name == "emotion_stimulus":
-        assert len(subsets[5]) == len(ood.train)  # METHOD.md: 5% is the whole pool
+        assert len(subsets[5]) == len(ood.train)  # docs/method.md, Splits and OOD pools: 5% is the whole pool
 
 
 def test_stratified_order_prefixes_and_split_sizes():

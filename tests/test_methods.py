@@ -43,7 +43,7 @@ HALF_EASY, HALF_AMBIGUOUS = [0, 3, 5, 6, 9, 11], [1, 2, 4, 7, 8, 10]
 # 66%: the 4 (33% of 12) most confident are easy; of the other 8, the 4 most variable are ambiguous
 # (row 9 is more variable than row 8, but it is easy already)
 EA66_EASY, EA66_AMBIGUOUS = [0, 3, 6, 9], [2, 4, 8, 10]
-# which teacher each preset trains (METHOD.md, the methods of the tables)
+# which teacher each preset trains (docs/method.md, The methods of the tables)
 PRESET_RECIPE = {
     "ce": "ce", "ce_ts": "ce", "sd": "ce", "csd": "ce", "csd_scaled_student": "ce",
     "rand_m_mixup": "rand", "rand_m_mixup_ts": "rand", "rand_mixup_csd": "rand",
@@ -231,7 +231,7 @@ class FixedRng:
 MIX_ROWS = np.array([0, 5, 6, 8])
 MIX_MATES = np.array([[7, 2], [4, 9], [1, 11], [10, 3]])  # every partner has another label than its row
 MIX_LAMS = np.array([[0.9, 0.3, 0.6, 0.15], [0.25, 0.8, 0.65, 0.4]])  # lam per sample and per mix
-MIX_WEIGHTS = {1: (0.8, 0.2), 2: (0.8, 0.1, 0.1)}  # METHOD.md: 0.8 CE + 0.2 mix; 0.8 CE + 0.1 + 0.1
+MIX_WEIGHTS = {1: (0.8, 0.2), 2: (0.8, 0.1, 0.1)}  # docs/method.md, Saliency and Sim-MixUp: 0.8 + 0.2; 0.8 + 0.1 + 0.1
 README_VARIANT = MixupConfig("sim", layer="logits", alpha=0.4, scope="batch")  # README's sim_logits_batch
 
 
@@ -356,7 +356,7 @@ def test_saliency_is_the_logit_gradient_of_ce():
     y = torch.tensor([0, 1, 2, 3, 0])
     F.cross_entropy(z, y, reduction="sum").backward()
     assert torch.allclose(saliency(z.detach(), y, signed=True), z.grad, atol=1e-6)
-    assert torch.allclose(saliency(z.detach(), y), z.grad.abs(), atol=1e-6)  # METHOD.md: |softmax - onehot|
+    assert torch.allclose(saliency(z.detach(), y), z.grad.abs(), atol=1e-6)  # docs/method.md, Saliency and Sim-MixUp
 
 
 @pytest.mark.parametrize("scale_student, annealing", [(False, True), (True, True), (False, False), (True, False),
@@ -364,8 +364,8 @@ def test_saliency_is_the_logit_gradient_of_ce():
                                                                           "scaled_no_anneal", "defaults"])
 def test_distill_loss_by_hand(scale_student, annealing):
     """(1 - lam) CE(z_s) + lam T^2 KL(softmax(z_t / T) || softmax(z_s [/ T])); lam = 1 - progress with
-    annealing, 0.5 without; the student divided by T only with scale_student (METHOD.md). Without
-    either option: the paper's (student unscaled, annealing on)."""
+    annealing, 0.5 without; the student divided by T only with scale_student
+    (docs/method.md, Self-distillation). Without either option: the paper's (student unscaled, annealing on)."""
     net = TokenTableNet(TABLE, HEAD_W, HEAD_B)
     rows, T, progress = np.array([3, 0, 5]), 2.5, 0.25
     teacher = np.random.default_rng(4).normal(size=(12, 6)) * 3

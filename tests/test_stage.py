@@ -313,8 +313,8 @@ def test_user_csv_dataset_runs_through_the_chain(tiny_model, data_root, tmp_path
 
 def test_students_distil_at_their_parents_temperature_from_the_pretrained_encoder(tiny_model, data_root, tmp_path,
                                                                                  teacher, train_calls):
-    """CSD distils at its parent's validation-ECE-optimal T, SD at T = 1 (METHOD.md), each with its spec's
-    student scaling and annealing; both start from the pretrained encoder (born-again) and the head of
+    """CSD distils at its parent's validation-ECE-optimal T, SD at T = 1 (docs/method.md, Self-distillation),
+    each with its spec's student scaling and annealing; both start from the pretrained encoder (born-again) and the head of
     their seed and generation, not from their teacher's weights."""
     trials = build_plan(parse_spec(teacher_raw(tiny_model, ["csd", "sd"]), data_root=str(data_root)))
     assert [t.method.distill.kind for t in trials] == ["csd", "sd"]

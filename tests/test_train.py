@@ -68,7 +68,7 @@ def test_the_best_epoch_is_chosen_on_validation_macro_f1(select, best):
         assert [h["val_score"] for h in fit.history] == pytest.approx(EPOCH_MACRO_F1)
         score = classification_metrics(predict_logits(fit.model, val), val.labels)["macro_f1"]
         assert score == pytest.approx(EPOCH_MACRO_F1[0])
-    assert TrainConfig().select == "val_macro_f1"  # METHOD.md: the paper's default
+    assert TrainConfig().select == "val_macro_f1"  # docs/method.md, Training
 
 
 def _rows_of_lengths(lengths: np.ndarray) -> Encoded:
@@ -77,7 +77,8 @@ def _rows_of_lengths(lengths: np.ndarray) -> Encoded:
 
 def test_the_loop_gives_every_row_once_per_epoch_and_anneals_per_step():
     """Length-grouped epochs through train(): each epoch is exactly `rows`, in a new order, and the
-    task sees progress = step / total_steps (teacher annealing per optimisation step, METHOD.md)."""
+    task sees progress = step / total_steps (teacher annealing per optimisation step;
+    docs/method.md, Self-distillation)."""
     rng = np.random.default_rng(0)
     data = _rows_of_lengths(rng.integers(1, 40, size=300))
     rows = np.sort(rng.choice(300, size=230, replace=False))  # e.g. the EA subsets: not every row
@@ -140,7 +141,7 @@ def test_a_grouped_epoch_is_hfs_mega_batches_of_its_shuffle_each_longest_first()
 
 
 def test_the_default_training_settings_are_the_papers_recipe():
-    """Appendix A.2 (METHOD.md, Training): 3 epochs, batch 32, lr 2.5e-5, AdamW weight decay 0.001,
+    """Appendix A.2 (docs/method.md, Training): 3 epochs, batch 32, lr 2.5e-5, AdamW weight decay 0.001,
     gradient clip 3.0, a linear schedule without warm-up; no length grouping; a loss above 1e4 has diverged.
     specs/full_paper.yaml relies on these defaults."""
     cfg = TrainConfig()

@@ -1,6 +1,6 @@
 """Calibration metrics, temperature search and F1: the numbers this project is about.
 
-Everything here follows METHOD.md, section Metrics, and PRIOR_WORK.md section 2:
+Everything here follows docs/method.md, Metrics:
 
 - ECE is top-1 (confidence = the largest probability, correctness = argmax equals the label),
   ``ECE = sum_b |B_b|/n * |acc(B_b) - conf(B_b)|`` with standard accuracy per bin (not the
@@ -14,11 +14,10 @@ Everything here follows METHOD.md, section Metrics, and PRIOR_WORK.md section 2:
   bin. torchmetrics' ``MulticlassCalibrationError`` uses the same ``[lo, hi)`` rule but puts
   1.0 in an extra slot of its own (and its float32 ``linspace`` edges may differ from
   ``k / n_bins`` by one ulp), so the two agree exactly wherever no confidence sits on an edge.
-- ``fit_temperature`` is CSD's temperature search (METHOD.md, Self-distillation): the T in
+- ``fit_temperature`` is CSD's temperature search (docs/method.md, Temperature scaling): the T in
   0.01, 0.02, ..., 5.00 that minimises ECE of ``softmax(logits / T)``, ties to the smallest T,
   evaluated for the whole grid at once in torch on the logits' device.
-- F1 and accuracy come from scikit-learn, in percent (METHOD.md: "Macro and weighted F1
-  (percent)").
+- F1 and accuracy come from scikit-learn, in percent (docs/method.md, Metrics).
 
 Inputs may be numpy arrays, torch tensors (any device) or nested lists; outputs are Python
 floats or numpy arrays. Bad data raises `CalibrationInputError` naming the problem.
@@ -52,7 +51,7 @@ _BINNINGS = ("equal_width", "equal_mass")
 # classes is off by ~1e-6, a forgotten softmax or a slice of the classes by far more.
 _PROB_SUM_ATOL = 1e-4
 # ECE values closer than this are a tie for `fit_temperature` (floating-point noise from
-# summation order, e.g. CUDA atomics, must not decide which T wins; METHOD.md: ties -> smallest T).
+# summation order, e.g. CUDA atomics, must not decide which T wins; docs/method.md: ties -> smallest T).
 _TIE_ATOL = 1e-12
 # Upper bound on elements of one (temperatures, k, n) block in the vectorised search:
 # 2**18 float64 values (2 MiB) stay in cache. Single-threaded on the 2-vCPU dev VM, 5,000 x 8
@@ -209,7 +208,7 @@ def softmax(logits: Any, temperature: float = 1.0) -> np.ndarray:
 
     Args:
         logits: Scores, shape (n, k).
-        temperature: T > 0; METHOD.md's CSD divides the teacher's logits by T.
+        temperature: T > 0; docs/method.md's CSD divides the teacher's logits by T.
 
     Returns:
         Probabilities, float64, shape (n, k).
@@ -308,12 +307,12 @@ def calibration_bins(
     """Per-bin counts, accuracy and confidence of the top-1 prediction, and the ECE.
 
     The statistics a reliability diagram draws (issue 4). Binning and edge rule as in the
-    module docstring (METHOD.md, Metrics).
+    module docstring (docs/method.md, ECE).
 
     Args:
         probs: Probabilities, shape (n, k); rows sum to 1.
         labels: Gold class indices, shape (n,).
-        n_bins: Number of bins (METHOD.md default 10; 15 is also logged).
+        n_bins: Number of bins (10 by default, docs/method.md, ECE; 15 is also logged).
         binning: ``"equal_width"`` or ``"equal_mass"`` (quantile bins, about n / n_bins each).
 
     Returns:
@@ -364,7 +363,7 @@ def expected_calibration_error(
     """Expected calibration error, a fraction in [0, 1] (the report shows percent).
 
     Top-1 (default): ``sum_b |B_b|/n * |acc(B_b) - conf(B_b)|`` over bins of the largest
-    probability (METHOD.md, Metrics). Agrees with torchmetrics'
+    probability (docs/method.md, ECE). Agrees with torchmetrics'
     ``MulticlassCalibrationError(n_bins=n_bins, norm="l1")`` wherever no confidence sits on a
     bin edge.
 
@@ -427,7 +426,7 @@ def temperature_grid(grid: Sequence[float] = (0.01, 5.0, 0.01)) -> np.ndarray:
     """The temperatures ``start, start + step, ..., stop`` (inclusive), exact to the grid.
 
     Built from integer multiples of ``step`` and rounded to 10 decimals, so the default is
-    exactly the 500 values 0.01, 0.02, ..., 5.00 (METHOD.md, Self-distillation) without the
+    exactly the 500 values 0.01, 0.02, ..., 5.00 (docs/method.md, Temperature scaling) without the
     off-by-one or drift of a float ``arange``.
 
     Args:
@@ -461,7 +460,7 @@ def fit_temperature(
 ) -> float | tuple[float, np.ndarray, np.ndarray]:
     """The grid temperature T minimising the ECE of ``softmax(logits / T)``.
 
-    CSD's search (METHOD.md, Self-distillation): T in 0.01, 0.02, ..., 5.00 minimising the
+    CSD's search (docs/method.md, Self-distillation): T in 0.01, 0.02, ..., 5.00 minimising the
     teacher's 10-bin equal-width ECE on the ID validation set, ties to the smallest T (ECE
     values within 1e-12 count as tied, so summation-order noise cannot decide). No Python
     loop over temperatures: a (temperatures, k, n) block of scaled logits is built on the
@@ -557,11 +556,11 @@ def classification_metrics(logits_or_probs: Any, labels: Any) -> dict[str, float
 def calibration_report(logits: Any, labels: Any, temperature: float = 1.0, n_bins: int = 10) -> dict[str, float]:
     """Everything logged per split, all on ``softmax(logits / temperature)``.
 
-    METHOD.md, Metrics: macro and weighted F1 and accuracy; ECE with ``n_bins`` equal-width
+    docs/method.md, Metrics: macro and weighted F1 and accuracy; ECE with ``n_bins`` equal-width
     bins (the paper's metric, 10 by default; the spec's ``calibration.n_bins``, the same bins
     the temperature search uses); and the logged variants: 15 bins (torchmetrics' and Guo et
     al.'s default), ``n_bins`` equal-mass bins, and ``n_bins``-bin classwise ECE. All in
-    percent. F1 does not change with T (METHOD.md: "F1 is unchanged by T").
+    percent. F1 does not change with T (docs/method.md, Temperature scaling).
 
     Args:
         logits: Scores, shape (n, k).

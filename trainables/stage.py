@@ -129,7 +129,7 @@ class StageSpec:
 
     @property
     def records_data_map(self) -> bool:
-        """The plain-CE teacher is the data-map run (METHOD.md: a data map depends only on
+        """The plain-CE teacher is the data-map run (docs/method.md, Data maps: a data map depends only on
         dataset, model, seed and training settings, so it is this stage, computed once); an
         LCL teacher maps its own run (MixupConfig.is_own_data_map)."""
         return self.generation == 1 and self.teacher.is_own_data_map
@@ -242,7 +242,7 @@ def _metrics(prefix: str, logits: np.ndarray, labels: np.ndarray, n_bins: int, t
 
 
 def _teacher_task(spec: StageSpec, data: PreparedData, data_map: dict | None, num_labels: int):
-    """Task and epoch rows of generation 1 (METHOD.md, Saliency and Sim-MixUp; LCL)."""
+    """Task and epoch rows of generation 1 (docs/method.md, Saliency and Sim-MixUp; docs/method.md, LCL)."""
     recipe = spec.teacher
     n = len(data.train)
     if recipe.kind == "none":
@@ -334,7 +334,7 @@ def run_stage(spec: StageSpec, parent: Handover | None, parent_result: dict | No
               "temperature_grid": temps, "temperature_ece": eces}
 
     handover = None
-    if keep:  # the student's distillation targets, from this model as it is stored (fp32, METHOD.md)
+    if keep:  # the student's distillation targets, from this model as it is stored (fp32; docs/method.md, Training)
         handover = Handover(state_to_numpy(model), predict_logits(model, data.train, spec.train.eval_batch_size))
 
     if spec.records_data_map:
@@ -365,7 +365,7 @@ def run_stage(spec: StageSpec, parent: Handover | None, parent_result: dict | No
     stored = dict(arrays, train_logits=handover.train_logits) if keep else arrays
     with tempfile.TemporaryDirectory() as tmp:
         _write_plots(Path(tmp), spec, data, arrays, float(temperature))
-        # raw logits beside the plots, so any ECE variant can be recomputed later (METHOD.md, Metrics)
+        # raw logits beside the plots, so any ECE variant can be recomputed later (docs/method.md, Metrics)
         np.savez_compressed(Path(tmp) / "logits.npz", **{k: v for k, v in arrays.items()
                                                          if k.endswith(("_logits", "_labels"))})
         store.save(spec.key(), result, handover.weights if keep else None, stored, tmp)

@@ -1,7 +1,7 @@
 """Durable storage of finished stages, keyed by the hash of everything that determines them.
 
 A stage (one generation of one chain, with its evaluations) is a pure function of its key
-(DESIGN.md), so a finished stage is never trained again: not by another trial of the sweep
+(docs/design.md), so a finished stage is never trained again: not by another trial of the sweep
 that shares the prefix, not by a resumed sweep, not by a later sweep on the same store.
 A stage directory appears whole or not at all (written to a temporary name, flushed to disk,
 then renamed); a per-key file lock lets exactly one process train a stage while the others

@@ -1,6 +1,6 @@
 """The one training loop, and the one evaluation pass. No Ray, no MLflow: plain PyTorch.
 
-Appendix A.2 and METHOD.md, Training: AdamW (weight decay 0.001), gradient clip 3.0 (norm),
+Appendix A.2 and docs/method.md, Training: AdamW (weight decay 0.001), gradient clip 3.0 (norm),
 linear schedule, model selection on the epoch with the best validation macro F1 (a setting:
 the CKD code selects on validation loss). Every method plugs in as a task that returns
 `loss` (trainables/methods/losses.py); the loop reads top to bottom like nanoGPT's.

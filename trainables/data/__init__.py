@@ -1,4 +1,4 @@
-"""emocal's data layer: the paper's six datasets and user datasets, prepared as METHOD.md says.
+"""emocal's data layer: the paper's six datasets and user datasets, prepared as docs/method.md says.
 
 Entry points:
 - `load_dataset(name_or_spec, data_root, split_seed=13, cache_dir=None)` -> `PreparedDataset`
@@ -90,7 +90,7 @@ def load_dataset(
         name_or_spec: a `DATASETS` key or a `UserDatasetSpec`.
         data_root: folder holding `<name>/` for each registered dataset.
         split_seed: seed of the stratified splits; fixed, independent of the training
-            seed (METHOD.md, ISEAR).
+            seed (docs/method.md, Data).
         cache_dir: where prepared splits are kept (keyed by the raw files' sha256 and
             these settings); None prepares from the files every time.
 

@@ -1,7 +1,7 @@
 """Helpers every loader shares: counted drops, within-split dedup, label checks, downloads.
 
-METHOD.md (Data): "Every dataset: drop exact duplicates (same text, same label) within a
-split", and nothing is dropped silently (issue 3): every drop goes through `Drops`.
+docs/method.md, Data: every dataset drops exact duplicates (same text, same label) within a
+split, and nothing is dropped silently (issue 3): every drop goes through `Drops`.
 """
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 A loader turns a published file layout into a `PreparedDataset`: three `Split`s of
 (text, integer label), the label names in index order, and a count of every row it
-dropped, by reason (METHOD.md: nothing is dropped silently).
+dropped, by reason (docs/method.md, Data: nothing is dropped silently).
 """
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ class Split:
 
 @dataclass(frozen=True)
 class PreparedDataset:
-    """A dataset prepared as METHOD.md says.
+    """A dataset prepared as docs/method.md, Data, says.
 
     For an OOD dataset, `train` is the OOD fine-tuning pool and `labels` are in the
     same index order as its ID partner's.

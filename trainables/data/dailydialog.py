@@ -1,6 +1,6 @@
 """DailyDialog (Li et al. 2017): GoEmotions' OOD partner, utterances with an emotion.
 
-Paper section 4.1.2 (1) and METHOD.md (Data): keep the utterances whose emotion id is not
+Paper section 4.1.2 (1) and docs/method.md, DailyDialog: keep the utterances whose emotion id is not
 0 (no emotion), map happiness -> joy (Ekman, table 5's names), drop duplicate (utterance,
 label) pairs within a split. This gives exactly the paper's 873 validation and 1,373 test
 (table 16); the OOD fine-tuning pool is the official train split so prepared (12,859).

@@ -1,6 +1,6 @@
 """Emotion-Stimulus (Ghazi et al. 2015): ISEAR's OOD partner.
 
-Paper section 4.1.2 (3) and METHOD.md (Data): all 2,414 sentences; drop `surprise` (ISEAR
+Paper section 4.1.2 (3) and docs/method.md, Emotion-Stimulus: all 2,414 sentences; drop `surprise` (ISEAR
 has none); map happy -> joy, sad -> sadness; drop exact (text, label) duplicates; split 95%
 evenly (stratified, fixed split seed) into validation and test (paper table 18:
 1,044 / 1,045); the other 5% is the OOD fine-tuning pool ("for Emotion-Stimulus 5% is the
@@ -42,12 +42,12 @@ CSV_FILE = "emotion-stimulus.csv"
 FILES: tuple[str, ...] = (CSV_FILE,)
 ALT_FILES: tuple[tuple[str, ...], ...] = (("Emotion Cause.txt", "No Cause.txt"),)
 SOURCE = "https://raw.githubusercontent.com/lukasgarbas/nlp-text-emotion/master/data/datasets/emotion-stimulus.csv"
-#: METHOD.md: happy -> joy, sad -> sadness; surprise is dropped.
+#: docs/method.md, Emotion-Stimulus: happy -> joy, sad -> sadness; surprise is dropped.
 LABEL_MAP: dict[str, str] = {
     "happy": "joy", "sad": "sadness", "fear": "fear", "anger": "anger", "disgust": "disgust", "shame": "shame",
 }
 DROPPED_LABELS = ("surprise",)
-#: METHOD.md: "95% split evenly (stratified) into validation and test".
+#: docs/method.md, Emotion-Stimulus: 95% split evenly (stratified) into validation and test.
 EVAL_FRACTION = 0.95
 _TAGGED = re.compile(r"^<(\w+)>(.*)<\\(\w+)>\s*$")
 _CAUSE_TAG = re.compile(r"<\\?cause>")

@@ -1,12 +1,12 @@
 """Empathetic Dialogues (Rashkin et al. 2019), prompts only, mapped to Plutchik's eight.
 
-Paper section 4.1.1 (2) and METHOD.md (Data): one sample per conversation, its `prompt`
+Paper section 4.1.1 (2) and docs/method.md, Empathetic Dialogues: one sample per conversation, its `prompt`
 (the situation) with its emotion (`context`), mapped by table 6; drop exact (text, label)
 duplicates within a split; official split. The official release writes commas as
 `_comma_`; they are restored. Expected from `conversations.csv`: 19,240 / 2,752 / 2,542
 (paper table 14: 19,221 / 2,753 / 2,542).
 
-Two layouts are read (METHOD.md asks for both):
+Two layouts are read (docs/method.md, Empathetic Dialogues):
 - `conversations.csv` (this project's data root; SOURCE.md): `conv_id, split, emotion,
   prompt`, standard CSV quoting, real commas, split in {train, valid, test}.
 - the official release, `empatheticdialogues/{train,valid,test}.csv` (or the three files

@@ -1,6 +1,6 @@
 """GoEmotions (Demszky et al. 2020), "simplified" split, mapped to Ekman's six emotions.
 
-Paper section 4.1.1 (1) and METHOD.md (Data): drop `neutral`, map each of the 27 labels to
+Paper section 4.1.1 (1) and docs/method.md, GoEmotions: drop `neutral`, map each of the 27 labels to
 Ekman by table 5, drop samples that still carry more than one Ekman label (and those left
 with none, i.e. neutral-only), drop exact (text, label) duplicates within a split; keep the
 official train/dev/test split. Expected: 27,980 / 3,524 / 3,534 (paper table 13:

@@ -1,6 +1,6 @@
 """ISEAR (Scherer & Wallbott 1994): six emotions, no guilt, stratified 60/20/20.
 
-Paper section 4.1.1 (3) and METHOD.md (Data): drop the reports with no description
+Paper section 4.1.1 (3) and docs/method.md, ISEAR: drop the reports with no description
 ("No response", "Never experienced", "Does not apply" and the like; the paper counts 154),
 drop `guilt` (absent from the OOD partner Emotion-Stimulus), drop exact (text, label)
 duplicates, then split 60/20/20 stratified with the fixed split seed (independent of the
@@ -42,11 +42,11 @@ from trainables.data.splits import split_sizes, stratified_split
 _logger = logging.getLogger(__name__)
 
 NAME = "isear"
-#: The paper's order (section 4.1.1 and METHOD.md table); Emotion-Stimulus uses it too.
+#: The paper's order (section 4.1.1; docs/method.md, Data); Emotion-Stimulus uses it too.
 LABELS: tuple[str, ...] = ("joy", "fear", "anger", "sadness", "disgust", "shame")
 FILES: tuple[str, ...] = ("isear.csv",)
 SOURCE = "https://raw.githubusercontent.com/sinmaniphel/py_isear_dataset/master/isear.csv"
-#: METHOD.md: "split 60/20/20, stratified".
+#: docs/method.md, ISEAR: split 60/20/20, stratified.
 FRACTIONS: tuple[float, float, float] = (0.6, 0.2, 0.2)
 DROPPED_LABELS = ("guilt",)
 

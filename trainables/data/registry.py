@@ -1,6 +1,6 @@
 """The six datasets of the paper by name: frozen `DatasetInfo` entries in `DATASETS`.
 
-Section 4.1 and METHOD.md (Data): three ID datasets, each with its OOD partner
+Section 4.1 and docs/method.md, Data: three ID datasets, each with its OOD partner
 (GoEmotions -> DailyDialog, Empathetic Dialogues -> SSEC, ISEAR -> Emotion-Stimulus); an
 OOD dataset's labels are in its ID partner's index order. Each entry also knows where the
 files come from (`source`, used by `python -m orchestrator.data fetch NAME`) and the
@@ -136,7 +136,7 @@ DATASETS: dict[str, DatasetInfo] = {
         files=ssec.FILES, source=ssec.SOURCE,
         description="SSEC t=0.66 single-emotion tweets; OOD partner of Empathetic Dialogues",
         prepare=ssec.prepare, fetch=ssec.fetch,
-        # Table 17; its "Validation" column is the OOD pool (METHOD.md), i.e. our train.
+        # Table 17; its "Validation" column is the OOD pool (docs/method.md, SSEC), i.e. our train.
         paper_counts=_counts(_P, train=(462, 159, 34, 64, 285, 94, 49, 127),
                              test=(286, 158, 39, 33, 122, 49, 30, 74)),
     ),

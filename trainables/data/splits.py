@@ -1,10 +1,10 @@
 """Stratified splits with a fixed split seed, and nested stratified OOD fine-tuning subsets.
 
-METHOD.md (Data): where a dataset has no official split (ISEAR 60/20/20; SSEC's 5%
+docs/method.md, Splits and OOD pools: where a dataset has no official split (ISEAR 60/20/20; SSEC's 5%
 validation; Emotion-Stimulus' 95% evenly into validation/test, 5% pool) the split is
-stratified "with a fixed split seed independent of the training seed", and the OOD
-fine-tuning subsets at p% (section 4.4, p in 1, 3, 5) are "p% of the OOD dataset's full
-size, drawn stratified from its OOD train pool".
+stratified with a fixed split seed independent of the training seed, and the OOD
+fine-tuning subsets at p% (section 4.4, p in 1, 3, 5) are p% of the OOD dataset's full
+size, drawn stratified from its OOD train pool.
 
 Both come from one idea, `stratified_order`: a permutation of the samples in which every
 prefix is class-proportional (within one sample per class). Cutting it into contiguous
@@ -24,7 +24,7 @@ from trainables.data.base import PreparedDataset
 
 _logger = logging.getLogger(__name__)
 
-#: METHOD.md: the split seed is fixed and does not follow the training seed.
+#: docs/method.md, Data: the split seed is fixed and does not follow the training seed.
 DEFAULT_SPLIT_SEED = 13
 
 
@@ -80,7 +80,7 @@ def stratified_split(labels: np.ndarray, sizes: Sequence[int], seed: int) -> lis
     Args:
         labels: integer labels, shape (n,).
         sizes: chunk sizes summing to n.
-        seed: the split seed (fixed; METHOD.md).
+        seed: the split seed (fixed; docs/method.md, Data).
 
     Returns:
         One sorted int64 index array per chunk.
@@ -95,7 +95,7 @@ def stratified_split(labels: np.ndarray, sizes: Sequence[int], seed: int) -> lis
 def ood_finetune_indices(ood: PreparedDataset, percent: float, seed: int = DEFAULT_SPLIT_SEED) -> np.ndarray:
     """Indices into `ood.train` (the OOD pool) for fine-tuning on `percent`% OOD data.
 
-    METHOD.md (Data, last item; OOD): n = p% of the OOD dataset's *full* size
+    docs/method.md, Splits and OOD pools: n = p% of the OOD dataset's *full* size
     (`ood.size`, all three splits), drawn stratified from the pool, capped at the pool
     (for Emotion-Stimulus 5% is the whole pool). The draw is a prefix of one stratified
     order per seed, so smaller percentages are subsets of larger ones.

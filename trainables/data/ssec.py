@@ -1,6 +1,6 @@
 """SSEC (Schuff et al. 2017), t=0.66: Empathetic Dialogues' OOD partner, single-emotion tweets.
 
-Paper section 4.1.2 (2) and METHOD.md (Data): from the 0.66-agreement train and test files
+Paper section 4.1.2 (2) and docs/method.md, SSEC: from the 0.66-agreement train and test files
 drop tweets with several emotions and tweets with none (and the two
 `XXXXXXXXXXXX EMPTY ANNOTATION` placeholder lines of the train file); drop exact
 duplicates within a split; 5% of the train file so prepared (stratified, fixed split seed)
@@ -39,7 +39,7 @@ TRAIN_FILE = "train-combined-0.66.csv"
 TEST_FILE = "test-combined-0.66.csv"
 FILES: tuple[str, ...] = (TRAIN_FILE, TEST_FILE)
 SOURCE = "http://www.romanklinger.de/ssec/ssec-aggregated-withtext.zip"
-#: METHOD.md: "5% of the train file so prepared ... is validation".
+#: docs/method.md, SSEC: 5% of the prepared train file is validation.
 VALIDATION_FRACTION = 0.05
 EMPTY_ANNOTATION = "XXXXXXXXXXXX EMPTY ANNOTATION"
 ABSENT = "---"

@@ -3,7 +3,7 @@
 Issue 3: a spec names a file (or a local `save_to_disk` folder, or a hub name), its text
 and label columns, the label list, and optional validation/test files or split fractions,
 as an ID dataset or as the OOD partner of one. It is prepared like the paper's datasets
-(METHOD.md: exact (text, label) duplicates dropped within a split, every drop counted;
+(docs/method.md, Data: exact (text, label) duplicates dropped within a split, every drop counted;
 missing splits cut stratified with the fixed split seed). Labels may be given as names or
 as integer indices into `labels` (HF `ClassLabel` columns are read through their names).
 

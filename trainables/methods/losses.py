@@ -2,7 +2,7 @@
 
 Each task is called as `task(model, data, rows, progress, rng)` and returns a dict with
 `loss`, the `logits` of `rows` (for data maps and accuracy) and its parts (`ce`, `mix`, `kd`,
-`lcl`). A method changes the task, never the loop (STYLE.md 5); a task that trains a network
+`lcl`). A method changes the task, never the loop (docs/contributing.md, Training code); a task that trains a network
 of its own besides the model (LCL's weighting network) names it in `trainable_modules`, and the
 loop optimises it with the model.
 """
@@ -33,7 +33,7 @@ class CrossEntropyTask:
 
 
 class MixupTask:
-    """Manifold MixUp of each row with its partner(s) (METHOD.md, Saliency and Sim-MixUp).
+    """Manifold MixUp of each row with its partner(s) (docs/method.md, Saliency and Sim-MixUp).
 
     All rows and partners go through the encoder in one forward; mixing happens on the head's
     penultimate features (or on the logits, `layer="logits"`), lam ~ Beta(alpha, alpha) drawn
@@ -70,7 +70,7 @@ class MixupTask:
 
 
 class DistillTask:
-    """Born-again self-distillation with teacher annealing (METHOD.md, Self-distillation).
+    """Born-again self-distillation with teacher annealing (docs/method.md, Self-distillation).
 
     loss = (1 - lam_t) CE(student, gold) + lam_t T^2 KL(softmax(z_t / T) || softmax(z_s [/ T])),
     lam_t = 1 - step / total_steps (BAM and CKD), the student unscaled unless scale_student.

@@ -1,6 +1,6 @@
 """MixUp partner choice: random, random from the other data-map subset, or by saliency.
 
-METHOD.md, Saliency and Sim-MixUp: saliency S_i = |softmax(z_i) - onehot(y_i)|, the gradient
+docs/method.md, Saliency and Sim-MixUp: saliency S_i = |softmax(z_i) - onehot(y_i)|, the gradient
 of CE with respect to the logits in closed form (no extra backward). Each training sample's
 latest saliency lives in a table, refreshed whenever the sample is forwarded. A sample of the
 easy half takes, in the ambiguous half, the sample of largest and of smallest cosine
@@ -142,5 +142,5 @@ class SaliencyPartners:
         return out.numpy()
 
     def refresh(self, rows: np.ndarray, logits: torch.Tensor, labels: torch.Tensor) -> None:
-        """Store the latest saliency of the rows just forwarded (METHOD.md: the table is refreshed)."""
+        """Store the latest saliency of the rows just forwarded (docs/method.md, Saliency and Sim-MixUp)."""
         self.table[torch.as_tensor(rows, dtype=torch.long)] = saliency(logits.detach(), labels, self.signed).cpu()

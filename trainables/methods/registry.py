@@ -1,6 +1,6 @@
 """Methods as points in a few orthogonal axes, and the named presets of the paper's rows.
 
-METHOD.md, "The methods of the tables": teacher recipe (ce | rand | ea(0.66 or 1.0) | sim
+docs/method.md, The methods of the tables: teacher recipe (ce | rand | ea(0.66 or 1.0) | sim
 MixUp | lcl, the Electra+LCL baseline), distillation (none | sd | csd, generations,
 scale_student), and post-hoc temperature scaling. A preset is a named combination, never a
 class; a spec may also give the options directly for a new variant. A preset may also carry
@@ -25,7 +25,7 @@ DISTILL_KINDS = ("none", "sd", "csd")
 
 @dataclass(frozen=True)
 class MixupConfig:
-    """How the generation-1 teacher is trained (METHOD.md, Saliency and Sim-MixUp).
+    """How the generation-1 teacher is trained (docs/method.md, Saliency and Sim-MixUp).
 
     Attributes:
         kind: none (plain CE), rand (partner from the whole set), ea (random partner from the
@@ -71,7 +71,7 @@ class MixupConfig:
 
 @dataclass(frozen=True)
 class DistillConfig:
-    """Self-distillation over generations (METHOD.md, Self-distillation).
+    """Self-distillation over generations (docs/method.md, Self-distillation).
 
     Attributes:
         kind: none, sd (T = 1 every generation) or csd (T = the teacher's validation-ECE optimum).
@@ -119,7 +119,7 @@ class MethodConfig:
 
     @property
     def reports_scaled_ece(self) -> bool:
-        """CSD-family generations report ECE after their own validation-optimal T (METHOD.md)."""
+        """CSD-family generations report ECE after their own validation-optimal T (docs/method.md, Reporting)."""
         return self.distill.kind == "csd" or self.post_hoc_ts
 
     def validate(self) -> None:
