@@ -19,6 +19,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 RECORDS = ("bench/raw/",)
+SELF = Path(__file__).resolve().relative_to(ROOT).as_posix()  # its examples are test data, not citations
 
 # Spelled in pieces so that this file does not itself match the search for such citations.
 _OUTSIDE_NAMES = [n + r"\.md" for n in ("METHOD", "DESIGN", "STYLE")] + ["PRIOR" + "_WORK", "shared" + "/paper"]
@@ -26,19 +27,21 @@ OUTSIDE = re.compile("|".join(_OUTSIDE_NAMES))
 
 # `docs/x.md`, optionally followed by ", Section" up to the next ( ) [ ] : ; , " ` newline or
 # sentence end. A section starts with a capital letter; "docs/x.md, and ..." is no citation.
-CITATION = re.compile(r"\bdocs/((?:[\w-]+/)*[\w.-]+?\.md)\b(?:, ([A-Z][^()\[\]:;,\"`\n]*?)(?=[()\[\]:;,\"`\n]|\.(?:\s|$)|$))?")
+_END = r"""[()\[\]:;,"`\n]"""
+CITATION = re.compile(rf"\bdocs/((?:[\w-]+/)*[\w.-]+?\.md)\b(?:, ([A-Z](?:(?!{_END}).)*?)(?={_END}|\.(?:\s|$)|$))?")
 HEADING = re.compile(r"^#{1,6}\s+(.+?)\s*#*\s*$")
 
 
 def tracked_text_files() -> list[tuple[str, str]]:
-    """(path, text) of every tracked text file, bench/raw/ logs left out."""
+    """(path, text) of every tracked (or new, not ignored) text file; bench/raw/ logs and this file left out."""
     try:
-        out = subprocess.run(["git", "-C", str(ROOT), "ls-files", "-z"], capture_output=True, check=True, timeout=60)
+        out = subprocess.run(["git", "-C", str(ROOT), "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+                             capture_output=True, check=True, timeout=60)
     except (OSError, subprocess.SubprocessError) as exc:
         pytest.skip(f"not a git checkout ({exc}): the tracked files cannot be listed")
     files = []
     for name in out.stdout.decode().split("\0"):
-        if not name or name.startswith(RECORDS):
+        if not name or name.startswith(RECORDS) or name == SELF:
             continue
         try:
             data = (ROOT / name).read_bytes()
@@ -91,10 +94,12 @@ def test_every_cited_section_is_a_heading_of_its_docs_file():
     cited = [(where, doc, section) for where, doc, section in citations(tracked_text_files())
              if section is not None and (ROOT / "docs" / doc).is_file()]
     assert cited, "no `docs/<file>.md, <Section>` citation found: the citation pattern no longer matches the code"
-    rotten = [f"{where}: docs/{doc}, {section!r} (its headings: {', '.join(sorted(headings(doc)))})"
-              for where, doc, section in cited if section.strip() not in headings(doc)]
-    assert not rotten, ("these citations name a section their docs file does not have; rename the citation or "
-                        "the heading so they agree:\n  " + "\n  ".join(rotten))
+    rotten = [(where, doc, section) for where, doc, section in cited if section.strip() not in headings(doc)]
+    known = "\n".join(f"headings of docs/{doc}: {', '.join(sorted(headings(doc)))}"
+                      for doc in sorted({d for _, d, _ in rotten}))
+    assert not rotten, ("these citations name a section their docs file does not have; rename the citation or the "
+                        "heading so they agree:\n  " + "\n  ".join(f"{w}: docs/{d}, {s!r}" for w, d, s in rotten)
+                        + "\n" + known)
 
 
 def test_the_citation_pattern_reads_sections_as_the_code_writes_them():
