@@ -8,7 +8,7 @@ punctuation, and `_` against space. The confidence is a number or a numeric stri
 in (1, 100] (or one written with `%`) is a percentage ("85" means 0.85), since models answer
 that way; anything else outside [0, 1] is unreadable.
 
-The rule for the rest (README, "LLM baselines"): an answer is usable when it names exactly
+The rule for the rest (docs/guide.md, "LLM baselines"): an answer is usable when it names exactly
 one label and gives a readable confidence. Every other answer is counted (by its reason),
 kept verbatim with the raw answers, and scored as a wrong prediction with confidence 1/K
 (K labels), i.e. a model that said nothing usable is treated as a uniform guess that missed.
