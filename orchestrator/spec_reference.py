@@ -339,7 +339,8 @@ def _yaml(value) -> str:
 
 
 def _cell(text: str) -> str:
-    return text.replace("|", "\\|")
+    """A meaning as a table cell: YAML's `null` for Python's None, `|` escaped."""
+    return re.sub(r"\bNone\b", "null", text).replace("|", "\\|")
 
 
 def _allowed(sec: Section, name: str) -> str:
