@@ -39,7 +39,7 @@ PAPER_DEFAULTS = {
 
 @dataclass(frozen=True)
 class DataSettings:
-    split_seed: int = 13
+    split_seed: int = 13  # seeds the validation/test cuts of datasets without them, the same for every trial seed
     max_train: int | None = None  # stratified subsample of the ID training set (quickstart)
     max_eval: int | None = None  # cap on each evaluation split
 
@@ -48,9 +48,9 @@ class DataSettings:
 class Resources:
     """Per trial: CPUs and a whole or fractional GPU (0.25 lets four trials share a card)."""
 
-    cpus_per_trial: float = 1.0
-    gpus_per_trial: float = 0.0
-    max_concurrent_trials: int | None = None
+    cpus_per_trial: float = 1.0  # CPUs Ray reserves for each trial
+    gpus_per_trial: float = 0.0  # GPUs (or a fraction of one) Ray reserves for each trial
+    max_concurrent_trials: int | None = None  # at most this many trials at once; None: as many as the resources allow
     max_failures: int = 2  # a trial whose worker dies restarts at its last finished generation
     placement_strategy: str = "PACK"  # PACK keeps a trial on one node; SPREAD puts its tasks beside it
     stage_wait_hours: float = 24.0  # the longest a trial waits for a stage another trial is training

@@ -170,13 +170,13 @@ def test_bad_method_settings_name_the_key(tiny_model, data_root, method, message
 
 
 def test_the_readme_lcl_variant_parses_as_documented(tiny_model, data_root):
-    """The README's example of a method with its own encoder and settings means what it says."""
+    """The user guide's example of a method with its own encoder and settings means what it says."""
     import re
     from pathlib import Path
 
     import yaml
 
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    readme = (Path(__file__).resolve().parents[1] / "docs" / "guide.md").read_text()
     block = next(b for b in re.findall(r"```yaml\n(.*?)```", readme, re.S) if "base: electra_lcl" in b)
     variant = next(m for m in yaml.safe_load(block)["methods"] if isinstance(m, dict) and m.get("base") == "electra_lcl")
     (plan,) = build_plan(parse_spec({**tiny_raw(tiny_model, []), "methods": [variant]}, data_root=str(data_root)))

@@ -503,8 +503,8 @@ def test_a_signed_saliency_teacher_starts_from_the_signed_saliency_of_its_data_m
 
 
 def readme_variant() -> dict:
-    """The method variant of the README's spec example (`base: sim_mixup_csd` with teacher options)."""
-    blocks = re.findall(r"```yaml\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
+    """The method variant of the spec example in docs/guide.md (`base: sim_mixup_csd` with teacher options)."""
+    blocks = re.findall(r"```yaml\n(.*?)```", (ROOT / "docs" / "guide.md").read_text(), re.S)
     block = next(b for b in blocks if "base: sim_mixup_csd" in b)
     return next(m for m in yaml.safe_load(block)["methods"] if isinstance(m, dict))
 

@@ -103,12 +103,12 @@ class OODConfig:
     their mixes count equally by default. Evaluated without temperature scaling.
     """
 
-    percents: tuple[float, ...] = (1.0, 3.0, 5.0)
-    epochs: int = 4
-    batch_size: int = 8
-    lr: float | None = None  # None: the ID learning rate
-    alpha: float = 5.0
-    ood_weight: float = 0.5
+    percents: tuple[float, ...] = (1.0, 3.0, 5.0)  # the OOD training set's shares fine-tuned on, one model each
+    epochs: int = 4  # passes over the p% of OOD data
+    batch_size: int = 8  # OOD rows per step (section 4.4)
+    lr: float | None = None  # fine-tuning learning rate; None: the ID learning rate
+    alpha: float = 5.0  # lam ~ Beta(alpha, alpha) of each OOD/ID mix
+    ood_weight: float = 0.5  # weight of the OOD rows' CE; the mixes get the rest
 
 
 @dataclass(frozen=True)

@@ -26,14 +26,14 @@ _logger = logging.getLogger(__name__)
 class TrainConfig:
     """Optimisation settings of one training run (table 7 and appendix A.2 for the paper's)."""
 
-    epochs: int = 3
-    batch_size: int = 32
-    lr: float = 2.5e-5
-    weight_decay: float = 0.001
-    grad_clip: float = 3.0
-    warmup_ratio: float = 0.0
-    eval_batch_size: int = 128
-    select: str = "val_macro_f1"  # val_macro_f1 | val_loss | last
+    epochs: int = 3  # passes over the training set
+    batch_size: int = 32  # training examples per optimiser step
+    lr: float = 2.5e-5  # AdamW peak learning rate, decayed linearly to 0
+    weight_decay: float = 0.001  # AdamW weight decay (appendix A.2)
+    grad_clip: float = 3.0  # gradients clipped to this global norm (appendix A.2)
+    warmup_ratio: float = 0.0  # share of the steps the learning rate warms up over; the paper has none
+    eval_batch_size: int = 128  # rows per forward pass when evaluating
+    select: str = "val_macro_f1"  # which epoch's model is kept: best validation macro F1, lowest validation loss, or the last
     bf16: bool = True  # training forward/backward under bf16 autocast on CUDA; evaluation is always fp32
     group_by_length: bool = False  # batches of similar length (less padding); still shuffled
     max_loss: float = 1e4  # a loss above this (or NaN) fails the run: it has diverged

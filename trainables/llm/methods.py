@@ -31,8 +31,8 @@ class LLMMethodConfig:
         paper_row: the row's name in the paper's tables, "" for a row the paper does not have.
     """
 
-    name: str
-    description: str
+    name: str  # the row's name: trial keys, MLflow runs and report rows
+    description: str  # one line for listings and the report
     model: str
     shots_per_class: int = 0
     prompts: int = 1

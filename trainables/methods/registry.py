@@ -90,12 +90,12 @@ class DistillConfig:
 class MethodConfig:
     """One row of the paper's tables."""
 
-    name: str
-    description: str
-    teacher: MixupConfig = field(default_factory=MixupConfig)
-    distill: DistillConfig = field(default_factory=DistillConfig)
-    post_hoc_ts: bool = False
-    report_generation: str = "best"  # best (by ID validation macro F1) | last
+    name: str  # the row's name: trial keys, MLflow runs and report rows
+    description: str  # one line for listings and the report
+    teacher: MixupConfig = field(default_factory=MixupConfig)  # how generation 1 is trained
+    distill: DistillConfig = field(default_factory=DistillConfig)  # how generations >= 2 learn from their parent
+    post_hoc_ts: bool = False  # report ECE after the validation-optimal temperature (the '+ TS' rows)
+    report_generation: str = "best"  # the generation reported: best by ID validation macro F1 (g*), or the last
     model: str | None = None  # the encoder this row is defined on; None: the sweep's `model`
     # training settings of the row's own (TrainConfig field, value), over the sweep's and dataset's
     train: tuple[tuple[str, object], ...] = ()
