@@ -100,7 +100,7 @@ class _DatasetNames:
 
 
 def _spec_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("spec", help="the sweep spec, e.g. specs/quickstart.yaml")
+    p.add_argument("spec", metavar="SPEC", help="the sweep spec, e.g. specs/quickstart.yaml")
     _data_root(p)
 
 
@@ -117,11 +117,11 @@ def _sweep_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--keep-all-weights", action="store_true",
                    help="store every stage's weights and training-set logits, not only those a student reads "
                         "(for exporting models); each stage's result.json lists what it kept under 'kept'")
-    p.add_argument("--address", help="join an existing Ray cluster (e.g. auto or ray://host:10001)")
-    p.add_argument("--num-cpus", type=float, help="CPUs of the local Ray instance (default: all)")
-    p.add_argument("--num-gpus", type=float, help="GPUs of the local Ray instance (default: all)")
-    p.add_argument("--dashboard-host", default="127.0.0.1", help="Ray dashboard bind address (default: 127.0.0.1)")
-    p.add_argument("--dashboard-port", type=int, default=8265, help="Ray dashboard port (default: 8265)")
+    p.add_argument("--address", metavar="ADDRESS", help="join an existing Ray cluster (e.g. auto or ray://host:10001)")
+    p.add_argument("--num-cpus", type=float, metavar="N", help="CPUs of the local Ray instance (default: all)")
+    p.add_argument("--num-gpus", type=float, metavar="N", help="GPUs of the local Ray instance (default: all)")
+    p.add_argument("--dashboard-host", metavar="HOST", default="127.0.0.1", help="Ray dashboard bind address (default: 127.0.0.1)")
+    p.add_argument("--dashboard-port", type=int, metavar="PORT", default=8265, help="Ray dashboard port (default: 8265)")
     p.add_argument("--no-dashboard", action="store_true", help="start the local Ray instance without its dashboard")
 
 
@@ -135,26 +135,26 @@ def _report_arguments(p: argparse.ArgumentParser) -> None:
     _runs(p, "where the sweep's store is recorded")
     _tracking_uri(p)
     p.add_argument("--out", metavar="DIR", help="also write report.md, report.csv and report_generations.csv here")
-    p.add_argument("--ood-percent", type=float, help="which OOD fine-tuning percentage to tabulate (default 3)")
+    p.add_argument("--ood-percent", type=float, metavar="P", help="which OOD fine-tuning percentage to tabulate (default 3)")
     p.add_argument("--pick", choices=PICKS, default=PICKS[0],
                    help="seed-mean: one generation per method, as the paper (default); per-seed: each seed's best")
     p.add_argument("--diagrams", metavar="DATASET",
                    help="also put each method's reliability diagram for DATASET side by side (in --out or .)")
-    p.add_argument("--methods", nargs="+", help="with --diagrams: only these methods, in this order")
+    p.add_argument("--methods", nargs="+", metavar="METHOD", help="with --diagrams: only these methods, in this order")
 
 
 def _figures_arguments(p: argparse.ArgumentParser) -> None:
     _name(p)
-    p.add_argument("--dataset", required=True, help="the ID dataset, e.g. isear")
+    p.add_argument("--dataset", required=True, metavar="DATASET", help="the ID dataset, e.g. isear")
     _runs(p, "where the sweep's store is recorded")
     _tracking_uri(p)
     p.add_argument("--out", metavar="DIR", default=".", help="folder for the PNGs and their JSON (default: .)")
-    p.add_argument("--seed", type=int, help="the seed of the reliability diagrams (default: the smallest)")
+    p.add_argument("--seed", type=int, metavar="SEED", help="the seed of the reliability diagrams (default: the smallest)")
 
 
 def _claims_arguments(p: argparse.ArgumentParser) -> None:
     _name(p)
-    p.add_argument("--dataset", required=True, help="the ID dataset, e.g. isear")
+    p.add_argument("--dataset", required=True, metavar="DATASET", help="the ID dataset, e.g. isear")
     _runs(p, "where the sweep's store is recorded")
     _tracking_uri(p)
     p.add_argument("--out", metavar="DIR", help="also write the table as DIR/claims.md")
@@ -170,14 +170,14 @@ def _data_arguments(p: argparse.ArgumentParser) -> None:
     stats.add_argument("--format", choices=("table", "json"), default="table",
                        help="output layout; json: {dataset: {split: {label: count}}}")
     stats.add_argument("--cache-dir", metavar="DIR", help="prepared-split cache (default: none)")
-    stats.add_argument("--split-seed", type=int, default=13, help="seed of the stratified splits (default: 13)")
+    stats.add_argument("--split-seed", type=int, metavar="SEED", default=13, help="seed of the stratified splits (default: 13)")
     fetch = sub.add_parser("fetch", help="download a dataset into DATA_ROOT/NAME/",
                            description="Download a dataset from its public source into DATA_ROOT/NAME/. Offline, "
                                        "it fails with the URL, the error, and the files to put there by hand.")
     fetch.add_argument("name", metavar="NAME", choices=_DatasetNames(), help="dataset to download: %(choices)s")
     _data_root(fetch)
     fetch.set_defaults(new_data_root_ok=True)  # fetch may fill a folder that does not exist yet
-    fetch.add_argument("--timeout", type=float, default=20.0, help="seconds per download before giving up (default: 20)")
+    fetch.add_argument("--timeout", type=float, metavar="S", default=20.0, help="seconds per download before giving up (default: 20)")
     fetch.add_argument("--force", action="store_true", help="download even if the files are already there")
 
 
