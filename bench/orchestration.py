@@ -111,7 +111,7 @@ def main() -> None:
                        "RAY_DEDUP_LOGS": "0",
                        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
                 sweep = [sys.executable, "-m", "orchestrator.sweep", str(spec_path), "--data-root", root,
-                         "--output", str(work / "runs"), "--num-cpus", "2", "--no-dashboard"]
+                         "--runs", str(work / "runs"), "--num-cpus", "2", "--no-dashboard"]
                 local = [sys.executable, str(Path(__file__).resolve()), "--in-process", str(spec_path), root,
                          str(work / "local-stages")]
                 order = [("sweep", sweep), ("one process", local)]

@@ -93,7 +93,7 @@ def main() -> None:
         env = {**os.environ, "RAY_ADDRESS": "local", "MLFLOW_TRACKING_URI": f"sqlite:///{Path(tmp) / 'mlflow.db'}",
                "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
         cmd = [sys.executable, "-m", "orchestrator.sweep", args.spec, "--data-root", root,
-               "--output", str(Path(tmp) / "runs"), *args.sweep_args]
+               "--runs", str(Path(tmp) / "runs"), *args.sweep_args]
         print("running:", " ".join(cmd), flush=True)
         log = Path(tmp) / "sweep.log"
         start = time.perf_counter()

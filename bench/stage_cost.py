@@ -116,7 +116,7 @@ def run_sweep(checkout: Path, spec: Path, workdir: Path, *extra: str) -> dict:
     env = {**os.environ, "RAY_ADDRESS": "local", "MLFLOW_TRACKING_URI": f"sqlite:///{workdir / 'mlflow.db'}",
            "PYTHONPATH": str(checkout)}
     cmd = [sys.executable, "-m", "orchestrator.sweep", str(spec), "--data-root", str(data_root()),
-           "--output", str(workdir / "runs"), *extra]
+           "--runs", str(workdir / "runs"), *extra]
     workdir.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     with open(workdir / "sweep.log", "w") as log:

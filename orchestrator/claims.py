@@ -1,6 +1,7 @@
 """The paper's directional claims, checked against a run's MLflow store (issue 11).
 
-    python -m orchestrator.claims EXPERIMENT --dataset isear [--out claims.md]
+    emocal claims NAME --dataset isear [--runs DIR] [--tracking-uri URI] [--out DIR]   # writes DIR/claims.md
+    (= python -m orchestrator.claims ...)
 
 Each claim is decided by a rule fixed here, before any run was looked at, on the cells the
 report prints (orchestrator/report.py: each method at its reported generation g*, mean ± std
@@ -18,14 +19,19 @@ over seeds), and printed with the numbers that decide it and the paper's own:
 """
 from __future__ import annotations
 
+import sys
+
+if __name__ == "__main__":  # parse in the light CLI first: `--help` then imports no MLflow
+    from orchestrator.cli import run_module
+
+    sys.exit(run_module("claims"))
+
 import argparse
 import math
-import sys
 from pathlib import Path
 
 from orchestrator import report
 from orchestrator.paper_values import ID_TABLE, OOD_TABLE
-from orchestrator.tracking import tracking_uri
 
 KD_METHODS = ("sd", "csd", "rand_mixup_csd", "ea_mixup_csd", "sim_mixup_csd")
 SIMILAR_F1 = 1.0  # claim 3: "similar" F1 is within this many points of the best KD method
@@ -145,18 +151,22 @@ def markdown(claims: list[dict]) -> str:
     return "\n".join(out) + "\n"
 
 
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m orchestrator.claims", description=__doc__.split("\n")[0])
-    p.add_argument("experiment")
-    p.add_argument("--dataset", required=True)
-    p.add_argument("--out", help="also write the table here (Markdown)")
-    args = p.parse_args(argv)
-    text = markdown(check(tracking_uri(), args.experiment, args.dataset))
+def run(args: argparse.Namespace) -> int:
+    """`emocal claims NAME --dataset D`: the table printed (and written as --out/claims.md)."""
+    from orchestrator.locations import resolve_tracking_uri, run_folder
+
+    uri = resolve_tracking_uri(args.tracking_uri, run_folder(args.runs, args.experiment), must_exist=True)
+    text = markdown(check(uri, args.experiment, args.dataset))
     print(text)
     if args.out:
-        Path(args.out).write_text(text)
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "claims.md").write_text(text)
     return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+def main(argv=None) -> int:
+    """`python -m orchestrator.claims ...` (the parser is orchestrator/cli.py's)."""
+    from orchestrator.cli import run_module
+
+    return run_module("claims", argv)

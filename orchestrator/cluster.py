@@ -69,7 +69,7 @@ def problems(expected: Expected, node: str, seen: dict) -> list[str]:
     if seen["marker"] != expected.token:
         out.append(f"{where} does not see the driver's run folder {expected.run_dir} (marker {seen['marker']}): the "
                    "run folder and stage store must be on storage every node mounts at the same path (e.g. NFS); "
-                   "pass --output such a folder")
+                   "pass --runs such a folder")
     for name, (_, root, _, fingerprint) in expected.data.items():
         if seen["data"].get(name) != fingerprint:
             out.append(f"{where} has other data files for {name} under {root} ({seen['data'].get(name)}): put the "

@@ -1,7 +1,10 @@
-"""Seeing and getting the data: `python -m orchestrator.data stats|fetch`.
+"""Seeing and getting the data: `emocal data stats|fetch` (= `python -m orchestrator.data stats|fetch`).
 
-    python -m orchestrator.data stats [NAME ...] [--data-root DIR] [--format table|json] [--cache-dir DIR]
-    python -m orchestrator.data fetch NAME [--data-root DIR] [--timeout S] [--force]
+    emocal data stats [NAME ...] [--data-root DIR] [--format table|json] [--cache-dir DIR]
+    emocal data fetch NAME [--data-root DIR] [--timeout S] [--force]
+
+The data root is --data-root, else $EMOCAL_DATA; neither is an error, the same as the sweep's
+(orchestrator/locations.py). The arguments are parsed in orchestrator/cli.py.
 
 `stats` prints each dataset's per-split, per-label counts in the layout of the paper's
 tables 13-18 (with the paper's number beside ours where the paper gives one) and the drops
@@ -13,39 +16,23 @@ without internet it fails with the URL, the error, and the files to put there by
 """
 from __future__ import annotations
 
+import sys
+
+if __name__ == "__main__":  # parse in the light CLI first: `--help` then imports no dataset reader
+    from orchestrator.cli import run_module
+
+    sys.exit(run_module("data"))
+
 import argparse
 import json
 import logging
-import sys
 from pathlib import Path
 from typing import Sequence, TextIO
 
 from trainables.data import DATASETS, DataError, check_files, label_counts, load_dataset
-from trainables.data.registry import SPLITS, default_data_root
+from trainables.data.registry import SPLITS
 
 _logger = logging.getLogger(__name__)
-
-
-def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m orchestrator.data", description=__doc__.split("\n\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-    stats = sub.add_parser("stats", help="per-split, per-label counts and drops of the prepared datasets")
-    stats.add_argument("names", nargs="*", help=f"datasets to show (default: all of {', '.join(DATASETS)})")
-    stats.add_argument("--data-root", type=Path, default=None,
-                       help="folder holding one folder per dataset (default: $EMOCAL_DATA or ../shared/data)")
-    stats.add_argument("--format", choices=("table", "json"), default="table", help="output layout")
-    stats.add_argument("--cache-dir", type=Path, default=None, help="prepared-split cache (default: none)")
-    stats.add_argument("--split-seed", type=int, default=13, help="seed of the stratified splits")
-    fetch = sub.add_parser("fetch", help="download a dataset into DATA_ROOT/NAME/")
-    fetch.add_argument("name", choices=sorted(DATASETS), help="dataset to download")
-    fetch.add_argument("--data-root", type=Path, default=None,
-                       help="folder holding one folder per dataset (default: $EMOCAL_DATA or ../shared/data)")
-    fetch.add_argument("--timeout", type=float, default=20.0, help="seconds per download before giving up")
-    fetch.add_argument("--force", action="store_true", help="download even if the files are already there")
-    args = parser.parse_args(argv)
-    if args.data_root is None:
-        args.data_root = default_data_root()
-    return args
 
 
 def _table(name: str, counts: dict[str, dict[str, int]], paper: dict, drops: dict[str, int], out: TextIO) -> None:
@@ -118,11 +105,14 @@ def fetch(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def run(args: argparse.Namespace) -> int:
+    """`emocal data stats|fetch`, the data root already resolved (orchestrator/cli.py)."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    args = _parse_args(argv)
     return stats(args) if args.command == "stats" else fetch(args)
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m orchestrator.data ...` (the parser is orchestrator/cli.py's)."""
+    from orchestrator.cli import run_module
+
+    return run_module("data", argv)

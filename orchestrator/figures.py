@@ -1,6 +1,7 @@
 """The pictures a reader of a run looks at before its tables, drawn from its MLflow store.
 
-    python -m orchestrator.figures EXPERIMENT --dataset isear --out docs/replication
+    emocal figures NAME --dataset isear [--runs DIR] [--tracking-uri URI] --out docs/replication
+    (= python -m orchestrator.figures ...)
 
 Three figures, each of the methods at their reported generation g* (orchestrator/report.py):
 - `reliability_<dataset>.png`: test-set reliability diagrams side by side (default `ce`, `ce_ts`,
@@ -14,14 +15,20 @@ Each PNG has its numbers beside it as JSON.
 """
 from __future__ import annotations
 
+import sys
+
+if __name__ == "__main__":  # parse in the light CLI first: `--help` then imports no MLflow or torch
+    from orchestrator.cli import run_module
+
+    sys.exit(run_module("figures"))
+
 import argparse
 import json
-import sys
 import tempfile
 from pathlib import Path
 
 from orchestrator import report
-from orchestrator.tracking import CURRENT, STATUS_TAG, tracking_uri
+from orchestrator.tracking import CURRENT, STATUS_TAG
 from trainables import plots
 
 RELIABILITY_METHODS = ("ce", "ce_ts", "sim_mixup_csd")
@@ -118,16 +125,13 @@ def _logged_percents(uri: str, experiment: str) -> set[float]:
     return found
 
 
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m orchestrator.figures", description=__doc__.split("\n")[0])
-    p.add_argument("experiment", help="the MLflow experiment (the spec's name)")
-    p.add_argument("--dataset", required=True, help="the ID dataset, e.g. isear")
-    p.add_argument("--out", default=".", help="folder for the PNGs and their JSON")
-    p.add_argument("--seed", type=int, help="the seed of the reliability diagrams (default: the smallest)")
-    args = p.parse_args(argv)
+def run(args: argparse.Namespace) -> int:
+    """`emocal figures NAME --dataset D`: the three figures into --out, from the store the run folder names."""
+    from orchestrator.locations import resolve_tracking_uri, run_folder
+
+    uri = resolve_tracking_uri(args.tracking_uri, run_folder(args.runs, args.experiment), must_exist=True)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    uri = tracking_uri()
     for path in (reliability(uri, args.experiment, args.dataset, out, seed=args.seed),
                  generations(uri, args.experiment, args.dataset, out),
                  ood_by_percent(uri, args.experiment, args.dataset, out)):
@@ -135,5 +139,8 @@ def main(argv=None) -> int:
     return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+def main(argv=None) -> int:
+    """`python -m orchestrator.figures ...` (the parser is orchestrator/cli.py's)."""
+    from orchestrator.cli import run_module
+
+    return run_module("figures", argv)

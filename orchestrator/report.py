@@ -1,6 +1,7 @@
 """MLflow -> the paper's tables: Tables 1 and 2 (one generation per method), 11 and 12 (each).
 
-    python -m orchestrator.report EXPERIMENT [--out DIR] [--ood-percent 3] [--pick seed-mean|per-seed]
+    emocal report NAME [--runs DIR] [--tracking-uri URI] [--out DIR] [--ood-percent 3] [--pick seed-mean|per-seed]
+    (= python -m orchestrator.report ...; the store: orchestrator/locations.py)
 
 The paper reports each (dataset, method) at ONE generation, so every KD cell of its Tables 1-4,
 8 and 9 equals one column of Tables 11/12, mean and std alike. The report does the same: g* is
@@ -21,11 +22,17 @@ how many it skipped.
 """
 from __future__ import annotations
 
+import sys
+
+if __name__ == "__main__":  # parse in the light CLI first: `--help` then imports no MLflow
+    from orchestrator.cli import run_module
+
+    sys.exit(run_module("report"))
+
 import argparse
 import csv
 import io
 import math
-import sys
 from collections import defaultdict
 from pathlib import Path
 
@@ -34,7 +41,7 @@ import numpy as np
 from orchestrator.paper_values import (ID_PER_GENERATION, ID_STD, ID_TABLE, LLM_ID_STD, LLM_ID_TABLE, LLM_OOD_STD,
                                        LLM_OOD_TABLE, OOD_PER_GENERATION, OOD_STD, OOD_TABLE, PAPER_CONTRADICTIONS,
                                        PAPER_GENERATION)
-from orchestrator.tracking import CURRENT, KIND_TAG, STATUS_TAG, tracking_uri
+from orchestrator.tracking import CURRENT, KIND_TAG, STATUS_TAG
 from trainables.llm.methods import LLM_PRESETS
 from trainables.methods.registry import get_method
 
@@ -413,22 +420,19 @@ def mlflow_ui_hint(uri: str, experiment_id: str) -> str:
             "  (Group by > tag method compares methods across seeds; each run's summary.png plots its generations)")
 
 
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m orchestrator.report", description=__doc__.split("\n")[0])
-    p.add_argument("experiment", help="the MLflow experiment (the spec's name)")
-    p.add_argument("--out", help="also write report.md, report.csv and report_generations.csv here")
-    p.add_argument("--ood-percent", type=float, help="which OOD fine-tuning percentage to tabulate (default 3)")
-    p.add_argument("--pick", choices=(SEED_MEAN, PER_SEED), default=SEED_MEAN,
-                   help="seed-mean: one generation per method, as the paper (default); per-seed: each seed's best")
-    p.add_argument("--diagrams", metavar="DATASET",
-                   help="also put each method's reliability diagram for DATASET side by side (in --out or .)")
-    p.add_argument("--methods", nargs="+", help="with --diagrams: only these methods, in this order")
-    args = p.parse_args(argv)
-    print(build_report(tracking_uri(), args.experiment, args.out, args.ood_percent, args.pick))
+def run(args: argparse.Namespace) -> int:
+    """`emocal report NAME`: the tables printed (and with --out, written), from the store the run folder names."""
+    from orchestrator.locations import resolve_tracking_uri, run_folder
+
+    uri = resolve_tracking_uri(args.tracking_uri, run_folder(args.runs, args.experiment), must_exist=True)
+    print(build_report(uri, args.experiment, args.out, args.ood_percent, args.pick))
     if args.diagrams:
-        print(f"diagrams: {diagrams(tracking_uri(), args.experiment, args.diagrams, args.out or '.', methods=args.methods)}")
+        print(f"diagrams: {diagrams(uri, args.experiment, args.diagrams, args.out or '.', methods=args.methods)}")
     return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+def main(argv=None) -> int:
+    """`python -m orchestrator.report ...` (the parser is orchestrator/cli.py's)."""
+    from orchestrator.cli import run_module
+
+    return run_module("report", argv)

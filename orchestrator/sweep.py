@@ -1,15 +1,25 @@
-"""`python -m orchestrator.sweep SPEC`: validate, plan, run every trial through Ray Tune, report.
+"""`emocal sweep SPEC` (= `python -m orchestrator.sweep SPEC`): validate, plan, run every trial through Ray Tune, report.
 
-    python -m orchestrator.sweep specs/quickstart.yaml --data-root ../shared/data
-    python -m orchestrator.sweep specs/full_paper.yaml --dry-run --format json
-    python -m orchestrator.sweep specs/full_paper.yaml --resume      # after a kill, any kind
+    emocal sweep specs/quickstart.yaml --data-root DATA
+    emocal plan specs/full_paper.yaml --format json                 # = emocal sweep SPEC --dry-run
+    emocal sweep specs/full_paper.yaml --resume                     # after a kill, any kind
 
 Everything about the spec is checked before Ray starts. The Ray dashboard binds to 127.0.0.1
 unless --dashboard-host says otherwise (an exposed dashboard lets anyone run code). Output
-goes to `<output>/<spec name>/`: Tune's state, the stage store, the spec as run, and the
-report (Markdown and CSV); metrics go to MLflow (MLFLOW_TRACKING_URI, else ./mlflow.db).
+goes to `<runs>/<spec name>/`: Tune's state, the stage store, the spec as run, the report
+(Markdown and CSV) and `tracking_uri.txt`, the MLflow store the metrics go to (--tracking-uri,
+else MLFLOW_TRACKING_URI, else the one recorded there before, else ./mlflow.db), which the
+readers (report, figures, claims) find from the run folder. The arguments are parsed in
+orchestrator/cli.py.
 """
 from __future__ import annotations
+
+import sys
+
+if __name__ == "__main__":  # parse in the light CLI first: `--help` then imports neither torch nor Ray
+    from orchestrator.cli import run_module
+
+    sys.exit(run_module("sweep"))
 
 import argparse
 import difflib
@@ -17,13 +27,14 @@ import json
 import logging
 import os
 import signal
-import sys
 import time
 from pathlib import Path
 
 import yaml
 
+from orchestrator import locations
 from orchestrator.dashboard import access_hint, check_dashboard_host
+from orchestrator.locations import resolve_data_root  # noqa: F401 - its old home
 from orchestrator.plan import LLMTrialPlan, build_plan, handover_keys, launch_order, plan_summary
 from orchestrator.spec import SpecError, SweepSpec, load_spec
 from trainables.llm.methods import LLMMethodConfig
@@ -35,38 +46,17 @@ TASK_HEAD_CPU = 0.01  # the trainable itself only waits on its generation tasks
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m orchestrator.sweep", description=__doc__.split("\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("spec", help="the sweep spec, e.g. specs/quickstart.yaml")
-    p.add_argument("--data-root", help="folder holding the datasets (default: $EMOCAL_DATA)")
-    p.add_argument("--output", default="runs", help="where run folders go (default: ./runs)")
-    p.add_argument("--dry-run", action="store_true", help="validate and print the plan; train nothing")
-    p.add_argument("--format", choices=("table", "json"), default="table", help="how --dry-run prints the plan")
-    p.add_argument("--resume", action="store_true", help="finish an interrupted sweep; re-runs nothing finished")
-    p.add_argument("--no-reuse", action="store_true", help="do not share stages between trials")
-    p.add_argument("--keep-all-weights", action="store_true",
-                   help="store every stage's weights and training-set logits, not only those a student reads "
-                        "(for exporting models); each stage's result.json lists what it kept under 'kept'")
-    p.add_argument("--address", help="join an existing Ray cluster (e.g. auto or ray://host:10001)")
-    p.add_argument("--num-cpus", type=float, help="CPUs of the local Ray instance (default: all)")
-    p.add_argument("--num-gpus", type=float, help="GPUs of the local Ray instance (default: all)")
-    p.add_argument("--dashboard-host", default="127.0.0.1", help="Ray dashboard bind address (default 127.0.0.1)")
-    p.add_argument("--dashboard-port", type=int, default=8265)
-    p.add_argument("--no-dashboard", action="store_true", help="start the local Ray instance without its dashboard")
-    args = p.parse_args(argv)
-    if not (args.dry_run or args.address or args.no_dashboard):
-        check_dashboard_host(args.dashboard_host)
+    """`python -m orchestrator.sweep`'s arguments (the parser is orchestrator/cli.py's), checked."""
+    from orchestrator.cli import command_parser
+
+    args = command_parser("sweep", prog="python -m orchestrator.sweep").parse_args(argv)
+    _warn_dashboard(args)
     return args
 
 
-def resolve_data_root(arg: str | None) -> str:
-    root = arg or os.environ.get("EMOCAL_DATA")
-    if not root:
-        raise SpecError("no data root: pass --data-root DIR or set EMOCAL_DATA (e.g. EMOCAL_DATA=../shared/data)")
-    path = Path(root).expanduser().resolve()
-    if not path.is_dir():
-        raise SpecError(f"data root {path} is not a folder; pass --data-root DIR or set EMOCAL_DATA")
-    return str(path)
+def _warn_dashboard(args: argparse.Namespace) -> None:
+    if not (args.dry_run or args.address or args.no_dashboard):
+        check_dashboard_host(args.dashboard_host)
 
 
 def print_plan(spec: SweepSpec, summary: dict, fmt: str) -> None:
@@ -162,14 +152,14 @@ def run_sweep(spec: SweepSpec, args: argparse.Namespace) -> int:
 
     from orchestrator import report
     from orchestrator.cluster import ClusterError, check_nodes
-    from orchestrator.tracking import describe_experiment, ensure_experiment, mark_unfinished, sync_runs, tracking_uri
+    from orchestrator.tracking import describe_experiment, ensure_experiment, mark_unfinished, sync_runs
     from orchestrator.recorder import RunRecorder, write_state
     from orchestrator.trial import planned_run, prepare_data_refs, run_trial, trial_gpus, trial_store_root
 
     phases = _Phases()  # where the fixed cost of a sweep goes (issue 14): written to sweep_seconds.json
     trials = build_plan(spec)
     chains = [t for t in trials if not isinstance(t, LLMTrialPlan)]  # an LLM row trains nothing, tokenises nothing
-    run_dir = Path(args.output).resolve() / spec.name
+    run_dir = locations.run_folder(args.runs, spec.name)
     tune_dir = run_dir / "tune"
     check_resume_spec(run_dir, spec, args.resume)
     restore = args.resume and tune.Tuner.can_restore(str(tune_dir / "trials"))
@@ -203,7 +193,7 @@ def run_sweep(spec: SweepSpec, args: argparse.Namespace) -> int:
     if context.dashboard_url:  # with token authentication on, also where the token is (and made private)
         print(access_hint(context.dashboard_url), flush=True)
     try:
-        uri = tracking_uri()
+        uri = args.tracking_uri  # resolved by run(): --tracking-uri, $MLFLOW_TRACKING_URI, the run folder's
         # a local store keeps artifacts beside it; a tracking server decides where its artifacts go
         local = uri.startswith(("sqlite:", "file:")) or "://" not in uri
         experiment_id = ensure_experiment(uri, spec.name, artifact_root=Path.cwd() / "mlartifacts" if local else None)
@@ -297,20 +287,36 @@ def run_sweep(spec: SweepSpec, args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv=None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    args = parse_args(argv)
+def show_plan(args: argparse.Namespace) -> int:
+    """`emocal plan SPEC`: the spec checked and its plan printed; nothing trains."""
     try:
-        data_root = resolve_data_root(args.data_root)
-        spec = load_spec(args.spec, data_root=data_root)
-        if args.dry_run:
-            print_plan(spec, plan_summary(spec, build_plan(spec)), args.format)
-            return 0
+        spec = load_spec(args.spec, data_root=str(args.data_root))
+    except SpecError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print_plan(spec, plan_summary(spec, build_plan(spec)), args.format)
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    """`emocal sweep SPEC`: the sweep (or with --dry-run, its plan), its store recorded in the run folder."""
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    if args.dry_run:
+        return show_plan(args)
+    _warn_dashboard(args)
+    try:
+        spec = load_spec(args.spec, data_root=str(args.data_root))
+        run_dir = locations.run_folder(args.runs, spec.name)
+        args.tracking_uri = locations.resolve_tracking_uri(args.tracking_uri, run_dir)
+        locations.record_tracking_uri(run_dir, args.tracking_uri)
         return run_sweep(spec, args)
     except SpecError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+def main(argv=None) -> int:
+    """`python -m orchestrator.sweep ...` (`emocal sweep` is orchestrator/cli.py's)."""
+    from orchestrator.cli import run_module
+
+    return run_module("sweep", argv)

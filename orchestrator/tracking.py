@@ -12,13 +12,14 @@ generation already logged is never logged twice (its step is looked up first).
 from __future__ import annotations
 
 import logging
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunTag
+
+from orchestrator.locations import absolute_uri, resolve_tracking_uri  # noqa: F401 - absolute_uri: its old home
 
 _logger = logging.getLogger(__name__)
 
@@ -40,29 +41,10 @@ def tracking_uri(cwd: str | Path | None = None) -> str:
 
     The driver resolves it once and hands it to every trial: Tune runs each trial in a working
     folder of its own, where `sqlite:///mlflow.db` or `./mlruns` would open a new, empty store.
+    The commands resolve `--tracking-uri` and the run folder's recorded store too
+    (`orchestrator.locations.resolve_tracking_uri`).
     """
-    return absolute_uri(os.environ.get("MLFLOW_TRACKING_URI") or "sqlite:///mlflow.db", cwd or os.getcwd())
-
-
-def absolute_uri(uri: str, cwd: str | Path) -> str:
-    """A local MLflow store URI with its path made absolute; any other URI as it is.
-
-    Relative forms: `sqlite:///rel.db` (three slashes; four make it absolute), `file:rel` and
-    `file:./rel`, and a bare path (`mlruns`, `./mlruns`, `../x/mlruns`), which MLflow reads as a
-    file store. A query (`sqlite:///mlflow.db?timeout=30`) is kept.
-    """
-    base = Path(cwd)
-    scheme, sep, rest = uri.partition(":")
-    if scheme == "sqlite" and rest.startswith("///"):
-        path, query_sep, query = rest[3:].partition("?")
-        if path and not path.startswith("/") and path != ":memory:":
-            return f"sqlite:///{(base / path).resolve()}{query_sep}{query}"
-        return uri
-    if scheme == "file" and not rest.startswith("//"):  # file:rel, file:./rel (file:/abs resolves to itself)
-        return (base / rest).resolve().as_uri()
-    if not sep or "/" in scheme:  # no scheme: a path, unless it is MLflow's own word
-        return uri if uri in ("databricks", "databricks-uc", "uc") else str((base / uri).resolve())
-    return uri
+    return resolve_tracking_uri(cwd=cwd)
 
 
 def ensure_experiment(uri: str, name: str, artifact_root: str | Path | None = None) -> str:

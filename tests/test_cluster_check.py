@@ -25,7 +25,7 @@ def test_a_node_without_the_run_folder_is_named_with_the_fix(tmp_path, data_root
     e = expected(tmp_path, data_root)
     elsewhere = Expected(**{**vars(e), "run_dir": str(tmp_path / "not-mounted")})  # what that node sees
     found = problems(e, "n2", probe(elsewhere))
-    assert len(found) == 1 and "node n2" in found[0] and "same path" in found[0] and "--output" in found[0]
+    assert len(found) == 1 and "node n2" in found[0] and "same path" in found[0] and "--runs" in found[0]
 
 
 def test_other_data_another_model_path_or_version_are_each_named(tmp_path, data_root):

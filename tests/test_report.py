@@ -513,15 +513,15 @@ def test_the_command_line_prints_the_report_with_the_options_given(monkeypatch, 
         report.main(["--help"])
     usage = " ".join(capsys.readouterr().out.split())
     assert usage.startswith("usage: python -m orchestrator.report [-h]")
-    assert (" experiment MLflow -> the paper's tables: Tables 1 and 2 (one generation per method), 11 and 12 (each). "
-            "positional arguments: experiment the MLflow experiment (the spec's name) ") in usage
+    assert (" NAME MLflow -> the paper's tables: Tables 1 and 2 (one generation per method), 11 and 12 (each). "
+            "positional arguments: NAME the spec's name: its MLflow experiment and run folder ") in usage
     # each option with its help, in order (whitespace as the terminal's width makes it aside)
     assert usage.endswith(
-        "--out OUT also write report.md, report.csv and report_generations.csv here "
-        "--ood-percent OOD_PERCENT which OOD fine-tuning percentage to tabulate (default 3) "
+        "--out DIR also write report.md, report.csv and report_generations.csv here "
+        "--ood-percent P which OOD fine-tuning percentage to tabulate (default 3) "
         "--pick {seed-mean,per-seed} seed-mean: one generation per method, as the paper (default); per-seed: each seed's best "
         "--diagrams DATASET also put each method's reliability diagram for DATASET side by side (in --out or .) "
-        "--methods METHODS [METHODS ...] with --diagrams: only these methods, in this order")
+        "--methods METHOD [METHOD ...] with --diagrams: only these methods, in this order")
 
 
 def test_the_llm_table_lists_the_papers_rows_then_any_other_llm_row():

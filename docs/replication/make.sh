@@ -8,5 +8,5 @@ export MLFLOW_TRACKING_URI="${MLFLOW_TRACKING_URI:-sqlite:///$PWD/mlflow.db}"
 python -m orchestrator.report replication_cpu --out "$out" > "$out/report.stdout"
 python -m orchestrator.report replication_cpu --pick per-seed > "$out/report_per_seed_pick.md"
 python -m orchestrator.figures replication_cpu --dataset isear --out "$out"
-python -m orchestrator.claims replication_cpu --dataset isear --out "$out/claims.md"
+python -m orchestrator.claims replication_cpu --dataset isear --out "$out"  # writes $out/claims.md
 python docs/replication/fill_readme.py

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from trainables.data import cache as _cache
 from trainables.data.base import DataError, PreparedDataset, Split
-from trainables.data.registry import DATASETS, SPLITS, DatasetInfo, default_data_root, get_info
+from trainables.data.registry import DATASETS, SPLITS, DatasetInfo, get_info
 from trainables.data.splits import DEFAULT_SPLIT_SEED, ood_finetune_indices
 from trainables.data.user import UserDatasetSpec, prepare_user, resolve_user_files
 
@@ -26,7 +26,6 @@ __all__ = [
     "Split",
     "UserDatasetSpec",
     "check_files",
-    "default_data_root",
     "label_counts",
     "load_dataset",
     "ood_finetune_indices", "data_fingerprint"]

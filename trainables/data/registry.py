@@ -9,7 +9,6 @@ paper's per-class counts (tables 13-18) that the preparation is checked against.
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -80,12 +79,6 @@ class DatasetInfo:
             alts = "; ".join(", ".join(s) for s in self.alt_files)
             message += f" (Also accepted instead, in {folder}: {alts}.)"
         raise DataError(message)
-
-
-def default_data_root() -> Path:
-    """$EMOCAL_DATA, else `shared/data` beside the checkout (../shared/data)."""
-    env = os.environ.get("EMOCAL_DATA")
-    return Path(env) if env else Path(__file__).resolve().parents[3] / "shared" / "data"
 
 
 _E = goemotions.LABELS
