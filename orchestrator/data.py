@@ -95,7 +95,7 @@ def fetch(args: argparse.Namespace) -> int:
         print(
             f"fetch {info.name}: download from {info.source} failed: {type(err).__name__}: {err}\n"
             f"This machine may be offline. Put the files there by hand instead:\n{files}\n"
-            f"(see shared/data/{info.name}/SOURCE.md for where each file comes from)",
+            "(docs/spec.md lists each dataset's files under its datasets table)",
             file=sys.stderr,
         )
         return 1
