@@ -3,7 +3,7 @@
     emocal figures NAME --dataset isear [--runs DIR] [--tracking-uri URI] --out docs/replication
     (= python -m orchestrator.figures ...)
 
-Three figures, each of the methods at their reported generation g* (orchestrator/report.py):
+Three figures, each of the methods at their reported generation g* (orchestrator/results.py):
 - `reliability_<dataset>.png`: test-set reliability diagrams side by side (default `ce`, `ce_ts`,
   `sim_mixup_csd`; each as reported: raw for CE, after its validation-optimal T for "+ TS" and
   CSD methods), for one seed;
@@ -26,43 +26,43 @@ import argparse
 import json
 import tempfile
 from pathlib import Path
+from typing import Sequence
 
-from orchestrator import report
-from orchestrator.tracking import CURRENT, STATUS_TAG
+from orchestrator.results import (LLM, collect, download_artifact, logged_percents, mean_std, per_generation,
+                                  reported_generations)
 from trainables import plots
 
 RELIABILITY_METHODS = ("ce", "ce_ts", "sim_mixup_csd")
 GENERATION_METHODS = ("sd", "csd", "sim_mixup_csd")
 
 
-def reliability(uri: str, experiment: str, dataset: str, out: Path, methods=RELIABILITY_METHODS,
+def reliability(uri: str, experiment: str, dataset: str, out: Path, methods: Sequence[str] | None = RELIABILITY_METHODS,
                 seed: int | None = None) -> Path:
-    """Test reliability of each method at g*, raw or scaled as the method is reported."""
-    from mlflow import MlflowClient
-
-    rows, _ = report.collect(uri, experiment)
-    rows = [r for r in rows if r["dataset"] == dataset]
-    g_star = {m: report.reported_generation(t) for (d, m), t in report._groups(rows).items()}
-    seed = min(r["seed"] for r in rows) if seed is None else seed
-    client = MlflowClient(uri)
-    exp = client.get_experiment_by_name(experiment)
+    """Test reliability of each method at g*, raw or scaled as the method is reported, for one seed
+    (default: the smallest); `methods=None` is every method that ran, sorted. The one reliability
+    figure of a sweep: `orchestrator.report --diagrams` draws this one too."""
+    rows, _ = collect(uri, experiment)
+    rows = [r for r in rows if r.dataset == dataset and r.kind != LLM]  # an LLM states one confidence: no diagram
+    if not rows:
+        raise SystemExit(f"no finished trials of dataset {dataset!r} in experiment {experiment!r}")
+    g_star = {m: g for (_, m), g in reported_generations(rows).items()}
+    methods = sorted(g_star) if methods is None else methods
+    seed = min(r.seed for r in rows) if seed is None else seed
     panels = {}
     with tempfile.TemporaryDirectory() as tmp:
         for method in methods:
-            match = [r for r in rows if r["method"] == method and r["seed"] == seed and r["generation"] == g_star.get(method)]
+            match = [r for r in rows if r.method == method and r.seed == seed and r.generation == g_star.get(method)]
             if not match:
                 continue
             r = match[0]
-            run = client.search_runs([exp.experiment_id], filter_string=(
-                f"attributes.run_name = '{r['trial']}' and tags.`{STATUS_TAG}` = '{CURRENT}'"))[0]
-            local = client.download_artifacts(run.info.run_id, f"gen{r['generation']}/reliability_test.json", tmp)
-            pair = json.loads(Path(local).read_text())
-            scaled = r["ece_kind"] == "ts"
-            label = f"{method} g{r['generation']}, T = {pair['temperature']:.2f}" if scaled else \
-                f"{method} g{r['generation']}, raw"
+            pair = json.loads(download_artifact(uri, experiment, r, "reliability_test.json", tmp).read_text())
+            scaled = r.ece_kind == "ts"
+            label = f"{method} g{r.generation}, T = {pair['temperature']:.2f}" if scaled else \
+                f"{method} g{r.generation}, raw"
             panels[label] = pair["after" if scaled else "before"]
     if not panels:
         raise SystemExit(f"none of {', '.join(methods)} has a finished generation on {dataset} in {experiment!r}")
+    out.mkdir(parents=True, exist_ok=True)
     target = out / f"reliability_{dataset}.png"
     plots.reliability_panels(panels, target, title=f"{experiment}: {dataset} test set, seed {seed}, as reported at g*")
     return target
@@ -70,16 +70,16 @@ def reliability(uri: str, experiment: str, dataset: str, out: Path, methods=RELI
 
 def generations(uri: str, experiment: str, dataset: str, out: Path, methods=GENERATION_METHODS) -> Path:
     """ID test macro F1 and ECE per generation, mean ± std over seeds."""
-    rows, _ = report.collect(uri, experiment)
-    per_gen = [g for g in report.per_generation(rows) if g["dataset"] == dataset and g["method"] in methods]
+    rows, _ = collect(uri, experiment)
+    per_gen = [g for g in per_generation(rows) if g.dataset == dataset and g.method in methods]
     series: dict[str, dict[str, tuple]] = {"ID test macro F1 (%)": {}, "ID test ECE (%)": {}}
     for method in methods:
-        gens = sorted((g for g in per_gen if g["method"] == method), key=lambda g: g["generation"])
+        gens = sorted((g for g in per_gen if g.method == method), key=lambda g: g.generation)
         if not gens:
             continue
-        x = [g["generation"] for g in gens]
-        series["ID test macro F1 (%)"][method] = (x, [g["id_macro_f1"] for g in gens], [g["id_macro_f1_std"] for g in gens])
-        series["ID test ECE (%)"][method] = (x, [g["id_ece"] for g in gens], [g["id_ece_std"] for g in gens])
+        x = [g.generation for g in gens]
+        for panel, cell in (("ID test macro F1 (%)", "id_macro_f1"), ("ID test ECE (%)", "id_ece")):
+            series[panel][method] = (x, [g.cells[cell].mean for g in gens], [g.cells[cell].std for g in gens])
     target = out / f"generations_{dataset}.png"
     plots.series_plot("generation", series, target, title=f"{experiment}: {dataset}, per generation (mean ± std over seeds)")
     return target
@@ -87,22 +87,23 @@ def generations(uri: str, experiment: str, dataset: str, out: Path, methods=GENE
 
 def ood_by_percent(uri: str, experiment: str, dataset: str, out: Path, methods=None) -> Path:
     """OOD test macro F1 and ECE against the fine-tuning percentage (0: none), at each method's g*."""
-    rows, _ = report.collect(uri, experiment)
-    rows = [r for r in rows if r["dataset"] == dataset and r.get("kind") != report.LLM]  # LLMs are not fine-tuned
-    percents = sorted({float(p) for p in _logged_percents(uri, experiment)})
-    g_star = {m: report.reported_generation(t) for (d, m), t in report._groups(rows).items()}
+    rows, _ = collect(uri, experiment)
+    rows = [r for r in rows if r.dataset == dataset and r.kind != LLM]  # LLMs are not fine-tuned
+    percents = sorted({float(p) for p in logged_percents(uri, experiment)})
+    g_star = {m: g for (_, m), g in reported_generations(rows).items()}
     methods = methods or sorted(g_star)
-    by_percent = {p: report.collect(uri, experiment, ood_percent=p)[0] for p in percents}
+    by_percent = {p: collect(uri, experiment, ood_percent=p)[0] for p in percents}
     series: dict[str, dict[str, tuple]] = {"OOD test macro F1 (%)": {}, "OOD test ECE (%)": {}}
     for method in methods:
         if method not in g_star:
             continue
-        at_g = lambda rs: [r for r in rs if r["dataset"] == dataset and r["method"] == method  # noqa: E731
-                           and r["generation"] == g_star[method]]
-        points = [(0.0, report._ms(r["ood_macro_f1"] for r in at_g(rows)), report._ms(r["ood_ece"] for r in at_g(rows)))]
+        at_g = lambda rs: [r for r in rs if r.dataset == dataset and r.method == method  # noqa: E731
+                           and r.generation == g_star[method]]
+        points = [(0.0, mean_std(r.value("ood_macro_f1") for r in at_g(rows)),
+                   mean_std(r.value("ood_ece") for r in at_g(rows)))]
         for p in percents:
             chosen = at_g(by_percent[p])
-            points.append((p, report._ms(r["ft_macro_f1"] for r in chosen), report._ms(r["ft_ece"] for r in chosen)))
+            points.append((p, mean_std(r.value("ft_macro_f1") for r in chosen), mean_std(r.value("ft_ece") for r in chosen)))
         x = [p for p, _, _ in points]
         label = f"{method} (g{g_star[method]})"
         series["OOD test macro F1 (%)"][label] = (x, [f[0] for _, f, _ in points], [f[1] for _, f, _ in points])
@@ -111,18 +112,6 @@ def ood_by_percent(uri: str, experiment: str, dataset: str, out: Path, methods=N
     plots.series_plot("OOD fine-tuning data (%; 0 = none)", series, target,
                       title=f"{experiment}: {dataset} -> its OOD partner, at g* (mean ± std over seeds)")
     return target
-
-
-def _logged_percents(uri: str, experiment: str) -> set[float]:
-    from mlflow import MlflowClient
-
-    client = MlflowClient(uri)
-    exp = client.get_experiment_by_name(experiment)
-    found = set()
-    for run in client.search_runs([exp.experiment_id], filter_string=f"tags.`{STATUS_TAG}` = '{CURRENT}'"):
-        found |= {float(k[len("ood_ft"):-len("_macro_f1")]) for k in run.data.metrics
-                  if k.startswith("ood_ft") and k.endswith("_macro_f1")}
-    return found
 
 
 def run(args: argparse.Namespace) -> int:

@@ -13,7 +13,7 @@ from trainables.plots import (
     data_map_plot,
     reliability_diagram,
     reliability_pair,
-    side_by_side,
+    reliability_panels,
     temperature_curve_plot,
 )
 
@@ -108,16 +108,16 @@ def test_data_map(tmp_path):
         data_map_plot(conf, var[:10], corr, tmp_path / "bad.png")
 
 
-def test_side_by_side(tmp_path, case):
+def test_reliability_panels(tmp_path, case):
+    """Several methods' diagrams from their saved bins (what orchestrator/figures.py draws), in the order given."""
     logits, labels = case
-    images = {}
-    for name, t in [("ce", 1.0), ("csd", 2.0)]:
-        images[name] = tmp_path / f"{name}.png"
-        reliability_diagram(softmax(logits, t), labels, images[name], title=name)
+    t = fit_temperature(logits, labels)
+    pair = reliability_pair(logits, labels, t, tmp_path / "pair.png")
+    panels = {"ce g1, raw": pair["before"], f"csd g2, T = {t:.2f}": pair["after"]}
     path = tmp_path / "all.png"
-    data = side_by_side(images, path, title="GoEmotions")
+    data = reliability_panels(panels, path, title="isear")
     written = assert_png_and_json(path, data)
-    assert [p["name"] for p in written["panels"]] == ["ce", "csd"]
-    assert written["panels"][1]["data"]["title"] == "csd"
-    with pytest.raises(FileNotFoundError):
-        side_by_side({"x": tmp_path / "missing.png"}, tmp_path / "x.png")
+    assert written == {"title": "isear", "panels": panels}
+    assert list(written["panels"]) == ["ce g1, raw", f"csd g2, T = {t:.2f}"]
+    with pytest.raises(ValueError, match="at least one panel"):
+        reliability_panels({}, tmp_path / "x.png")

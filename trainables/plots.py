@@ -12,7 +12,9 @@ what any variant can be recomputed from). NaN (an empty bin) is written as null.
 - `confusion_matrix_plot`: the paper's Figure 1, confusion of the errors on the test set.
 - `temperature_curve_plot`: ECE against T with CSD's chosen T (docs/method.md, Temperature scaling).
 - `data_map_plot`: dataset cartography (Swayamdipta et al. 2020; docs/method.md, Data maps).
-- `side_by_side`: several methods' diagrams in one figure, for the report command.
+- `reliability_panels`: several methods' diagrams in one figure (orchestrator/figures.py, and the
+  report's --diagrams). All reliability diagrams are drawn by `_reliability_figure`.
+- `series_plot`: mean ± std curves, e.g. per generation.
 """
 from __future__ import annotations
 
@@ -24,7 +26,6 @@ from typing import Any, Mapping, Sequence
 import matplotlib
 
 matplotlib.use("Agg")  # before pyplot: no display in workers or CI
-import matplotlib.image as mpimg  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from sklearn.metrics import confusion_matrix  # noqa: E402
@@ -38,7 +39,6 @@ __all__ = [
     "reliability_pair",
     "reliability_panels",
     "series_plot",
-    "side_by_side",
     "temperature_curve_plot",
 ]
 
@@ -97,6 +97,19 @@ def _draw_reliability(ax_top: plt.Axes, ax_bottom: plt.Axes, stats_dict: dict[st
     ax_bottom.set(xlim=(0, 1), xlabel="confidence (top-1 probability)", ylabel="count")
 
 
+def _reliability_figure(panels: Mapping[str, Mapping[str, Any]], title: str = "") -> plt.Figure:
+    """The one way emocal draws reliability diagrams: one per panel (its bins, as
+    ``calibration_bins(...).to_dict()`` gives them), in one row, the panel's name before its ECE."""
+    fig, axes = plt.subplots(2, len(panels), figsize=(4.5 * len(panels), 5.5), sharex=True, squeeze=False,
+                             gridspec_kw={"height_ratios": [3, 1]})
+    for i, (name, stats) in enumerate(panels.items()):
+        _draw_reliability(axes[0, i], axes[1, i], stats, name)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
 def reliability_diagram(
     probs: Any,
     labels: Any,
@@ -120,9 +133,7 @@ def reliability_diagram(
     """
     stats = calibration_bins(probs, labels, n_bins=n_bins)
     data = {"title": title, **stats.to_dict()}
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(4.5, 5.5), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
-    _draw_reliability(top, bottom, data, title)
-    return _finish(fig, path, data, save_json)
+    return _finish(_reliability_figure({title: data}), path, data, save_json)
 
 
 def reliability_pair(
@@ -151,12 +162,7 @@ def reliability_pair(
     before, after = (
         calibration_bins(softmax(logits, t), labels, n_bins=n_bins).to_dict() for t in (1.0, temperature)
     )
-    fig, axes = plt.subplots(2, 2, figsize=(9, 5.5), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
-    _draw_reliability(axes[0, 0], axes[1, 0], before, "T = 1")
-    _draw_reliability(axes[0, 1], axes[1, 1], after, f"T = {temperature:g}")
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
+    fig = _reliability_figure({"T = 1": before, f"T = {temperature:g}": after}, title)
     return _finish(fig, path, {"title": title, "temperature": float(temperature), "before": before, "after": after},
                    save_json)
 
@@ -311,65 +317,13 @@ def data_map_plot(
     return _finish(fig, path, data, save_json)
 
 
-def side_by_side(
-    images: Mapping[str, str | Path],
-    path: str | Path,
-    title: str = "",
-    columns: int | None = None,
-    save_json: bool = True,
-) -> dict[str, Any]:
-    """Several PNGs (e.g. each method's reliability diagram for one dataset) in one figure.
-
-    Args:
-        images: Panel title -> PNG path, in display order.
-        path: PNG to write.
-        title: Figure title.
-        columns: Panels per row (default: all in one row, up to 4).
-        save_json: Also write the returned dict next to the PNG.
-
-    Returns:
-        ``{"title", "panels": [{"name", "path"}]}``, with each panel's JSON data under
-        ``"data"`` when a ``.json`` lies next to its PNG.
-    """
-    if not images:
-        raise ValueError("side_by_side needs at least one image")
-    missing = [str(p) for p in images.values() if not Path(p).is_file()]
-    if missing:
-        raise FileNotFoundError(f"images not found: {', '.join(missing)}")
-    cols = columns or min(4, len(images))
-    rows = math.ceil(len(images) / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(4.5 * cols, 4.5 * rows), squeeze=False)
-    panels = []
-    for ax, (name, img_path) in zip(axes.flat, images.items()):
-        ax.imshow(mpimg.imread(str(img_path)))
-        ax.set_title(name)
-        panel: dict[str, Any] = {"name": name, "path": str(img_path)}
-        side = Path(img_path).with_suffix(".json")
-        if side.is_file():
-            panel["data"] = json.loads(side.read_text())
-        panels.append(panel)
-    for ax in axes.flat:
-        ax.axis("off")
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    return _finish(fig, path, {"title": title, "panels": panels}, save_json)
-
-
 def reliability_panels(panels: Mapping[str, dict[str, Any]], path: str | Path, title: str = "",
                        save_json: bool = True) -> dict[str, Any]:
     """Several reliability diagrams in one row, each from its bins (``calibration_bins(...).to_dict()``,
     as ``reliability_pair`` saves them), e.g. CE vs CE + TS vs Sim-MixUp + CSD on one test set."""
     if not panels:
         raise ValueError("reliability_panels needs at least one panel")
-    fig, axes = plt.subplots(2, len(panels), figsize=(4.5 * len(panels), 5.5), sharex=True, squeeze=False,
-                             gridspec_kw={"height_ratios": [3, 1]})
-    for i, (name, stats) in enumerate(panels.items()):
-        _draw_reliability(axes[0, i], axes[1, i], stats, name)
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    return _finish(fig, path, {"title": title, "panels": dict(panels)}, save_json)
+    return _finish(_reliability_figure(panels, title), path, {"title": title, "panels": dict(panels)}, save_json)
 
 
 def series_plot(x_label: str, panels: Mapping[str, Mapping[str, tuple[Any, Any, Any]]], path: str | Path,
