@@ -7,13 +7,15 @@ from __future__ import annotations
 
 import os
 import pickle
+import shutil
 import warnings
 from pathlib import Path
 
 import numpy as np
-
 import pytest
 import torch
+
+pytest_plugins = ["tests.slow_guard"]  # a test that starts Ray, a server or a real model must be marked slow
 
 # One intra-op thread: on 2-vCPU machines torch's second thread slows small ops down by an
 # order of magnitude (bench/fit_temperature.py --threads), and tests run tiny models.
@@ -66,6 +68,22 @@ def tiny_electra(tmp_path_factory) -> str:
     ElectraModel(config).save_pretrained(out)
     load_tokenizer(PACKAGED_MINILM).save_pretrained(out)
     return str(out)
+
+
+@pytest.fixture(scope="session")
+def migrated_store(tmp_path_factory) -> Path:
+    """An empty MLflow SQLite store, made once: creating its tables takes seconds, copying the file none."""
+    from mlflow import MlflowClient
+
+    path = tmp_path_factory.mktemp("mlflow") / "empty.db"
+    MlflowClient(f"sqlite:///{path}").search_experiments()
+    return path
+
+
+@pytest.fixture
+def mlflow_db(tmp_path, migrated_store) -> Path:
+    """tmp_path/mlflow.db, a fresh copy of the empty store."""
+    return Path(shutil.copy(migrated_store, tmp_path / "mlflow.db"))
 
 
 def from_object_store(array: np.ndarray) -> np.ndarray:
