@@ -40,10 +40,12 @@ def _fail(item: pytest.Item, what: str) -> None:
 
 def heavy_command(args, env) -> str | None:
     """What makes this command line heavy, or None."""
-    argv = shlex.split(args) if isinstance(args, (str, bytes)) else [os.fsdecode(a) for a in args]
+    argv = shlex.split(os.fsdecode(args)) if isinstance(args, (str, bytes)) else [os.fsdecode(a) for a in args]
     if not argv:
         return None
     program, words = os.path.basename(argv[0]), argv[1:]
+    if program in ("sh", "bash") and words[:1] == ["-c"] and len(words) > 1:  # shell=True
+        return heavy_command(words[1], env)
     if program in PROGRAMS:
         return f"starts `{program}`"
     module = words[words.index("-m") + 1] if "-m" in words[:-1] else None
