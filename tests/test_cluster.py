@@ -32,7 +32,7 @@ def _stop(proc: subprocess.Popen) -> None:
     if proc.poll() is None:
         os.killpg(proc.pid, signal.SIGTERM)
         try:
-            proc.wait(timeout=10)  # a draining node waits up to 30 s for nothing here
+            proc.wait(timeout=3)  # a draining node waits up to 30 s for nothing here: its group is killed
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()

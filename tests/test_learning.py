@@ -7,6 +7,8 @@ them all; this one fails.
 """
 from __future__ import annotations
 
+import pytest
+
 from orchestrator.plan import build_plan
 from orchestrator.spec import parse_spec
 from trainables import calibration
@@ -18,6 +20,7 @@ from trainables.train import predict_logits
 CHANCE_MACRO_F1 = 100 / 7  # ISEAR's seven classes, in percent
 
 
+@pytest.mark.slow  # the real 22M-parameter MiniLM
 def test_packaged_minilm_learns_isear(data_root, tmp_path):
     raw = {"name": "learning", "model": "packaged:all-MiniLM-L6-v2", "max_length": 48, "seeds": [0],
            "generations": 1, "methods": ["ce"], "datasets": [{"name": "isear", "ood": None}],

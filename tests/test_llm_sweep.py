@@ -105,6 +105,7 @@ def test_report_has_the_llm_rows_beside_the_paper(llm_sweep):
     assert "LLM baselines" in out.stdout
 
 
+@pytest.mark.slow  # trains the tiny chat LM first (tiny_chat_lm)
 def test_an_llm_stage_is_deterministic(tiny_chat_lm, data_root, tmp_path):
     from orchestrator.plan import build_plan
     from orchestrator.spec import parse_spec

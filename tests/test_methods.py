@@ -11,6 +11,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from tests.conftest import from_object_store
 from tests.tiny_net import TokenTableNet, log_softmax, token_rows
 from trainables.batching import Encoded, encode
 from trainables.calibration import classification_metrics
@@ -383,6 +384,21 @@ def test_distill_loss_by_hand(scale_student, annealing):
     assert out["kd"].item() == pytest.approx(T * T * kl, rel=1e-5)
     assert out["ce"].item() == pytest.approx(ce, rel=1e-5)
     assert out["loss"].item() == pytest.approx((1 - lam) * ce + lam * T * T * kl, rel=1e-5)
+
+
+
+def test_distill_takes_teacher_logits_from_ray_without_a_warning(warnings_as_errors):
+    """A parent's training-set logits arrive read-only from Ray's object store: the student's task
+    copies them (torch cannot share a read-only buffer, and warns) and computes the same loss;
+    writable float32 logits stay shared, not copied."""
+    net = TokenTableNet(TABLE, HEAD_W, HEAD_B)
+    teacher = (np.random.default_rng(4).normal(size=(12, 6)) * 3).astype(np.float32)
+    stored = DistillTask(from_object_store(teacher), 2.5)
+    shared = DistillTask(teacher, 2.5)
+    assert shared.teacher_logits.data_ptr() == teacher.ctypes.data
+    rows = np.array([3, 0, 5])
+    losses = [task(net, TRAIN_ROWS, rows, 0.25, np.random.default_rng(0))["loss"].item() for task in (stored, shared)]
+    assert losses[0] == losses[1]
 
 
 def test_data_map_regions():

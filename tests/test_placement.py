@@ -30,7 +30,7 @@ probe = StageTask(_probe)
 
 
 @pytest.fixture(scope="module")
-def fake_gpus():
+def fake_gpus():  # a Ray instance: the tests that use it are slow
     ray.init(address="local", num_cpus=4, num_gpus=2, include_dashboard=False, logging_level="ERROR")
     yield
     ray.shutdown()
@@ -42,6 +42,7 @@ def test_cuda_index_follows_cuda_visible_devices():
     assert cuda_index("1", None) == 1  # Ray told not to set the variable: ids are the machine's
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("share, tasks", [(0.25, 4), (0.5, 2)])
 def test_fractional_gpu_tasks_see_what_ray_gave_them(fake_gpus, tmp_path, share, tasks):
     seen = ray.get([probe.options(cpus=1, gpus=share).remote(str(tmp_path), tasks) for _ in range(tasks)])
@@ -54,12 +55,14 @@ def test_fractional_gpu_tasks_see_what_ray_gave_them(fake_gpus, tmp_path, share,
         assert s["together"], "the fractional tasks should hold their GPU shares at the same time"
 
 
+@pytest.mark.slow
 def test_a_gpu_task_never_reuses_a_worker(fake_gpus):
     """A reused worker would keep its CUDA context and cached memory, and its first device."""
     pids = [ray.get(probe.options(cpus=1, gpus=0.25).remote())["pid"] for _ in range(3)]
     assert len(set(pids)) == 3, pids
 
 
+@pytest.mark.slow
 def test_a_task_without_gpus_stays_on_the_cpu(fake_gpus):
     s = ray.get(probe.options(cpus=1).remote())
     assert s["gpu_ids"] == "" and s["device"] == "cpu", s

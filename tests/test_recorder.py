@@ -18,8 +18,8 @@ STAGES = [(1, "g1-aaaaaaaaaaaaaaaaaaaa"), (2, "g2-bbbbbbbbbbbbbbbbbbbb"), (3, "g
 
 
 @pytest.fixture
-def setup(tmp_path):
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+def setup(tmp_path, mlflow_db):
+    uri = f"sqlite:///{mlflow_db}"
     experiment = ensure_experiment(uri, "rec", artifact_root=tmp_path / "artifacts")
     runs = sync_runs(uri, experiment, [PlannedRun(TRIAL, "fp", {}, {"seed": 0})])
     store = StageStore(tmp_path / "stages")

@@ -80,6 +80,7 @@ def store(tmp_path_factory):
     return StageStore(tmp_path_factory.mktemp("stages"))
 
 
+@pytest.mark.slow  # 15 stages of every preset; the smaller tests below reach the same code
 def test_every_preset_runs_its_chain_on_real_data(tiny_model, data_root, store):
     spec = parse_spec(tiny_raw(tiny_model, list_methods()), data_root=str(data_root))
     trials = build_plan(spec)

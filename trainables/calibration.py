@@ -115,7 +115,9 @@ def _to_tensor(x: Any, name: str) -> torch.Tensor:
     if isinstance(x, torch.Tensor):
         return x.detach()
     try:
-        return torch.as_tensor(np.asarray(x))
+        array = np.asarray(x)
+        # torch cannot share a read-only buffer (Ray's object store, a memory map) and warns: copy only those
+        return torch.as_tensor(array if array.flags.writeable else array.copy())
     except (TypeError, ValueError) as err:
         raise CalibrationInputError(f"{name} could not be read as an array: {err}") from err
 

@@ -80,6 +80,8 @@ class DistillTask:
 
     def __init__(self, teacher_logits: np.ndarray, temperature: float, scale_student: bool = False,
                  annealing: bool = True):
+        if isinstance(teacher_logits, np.ndarray) and not teacher_logits.flags.writeable:
+            teacher_logits = teacher_logits.copy()  # read-only (from Ray's object store): torch cannot share it
         self.teacher_logits = torch.as_tensor(teacher_logits, dtype=torch.float32)
         self.temperature, self.scale_student, self.annealing = temperature, scale_student, annealing
 
