@@ -13,6 +13,7 @@ trials is the paper's "mean over the 3 prompts".
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 LLAMA3_8B = "meta-llama/Meta-Llama-3-8B-Instruct"
 GEMMA2_9B = "google/gemma-2-9b-it"
@@ -31,6 +32,7 @@ class LLMMethodConfig:
         paper_row: the row's name in the paper's tables, "" for a row the paper does not have.
     """
 
+    kind: ClassVar[str] = "llm"  # not a field: it stays out of asdict, hence out of fingerprints
     name: str
     description: str
     model: str
