@@ -312,7 +312,9 @@ def make_tuner(spec: SweepSpec, folder: RunFolder, settings, tracking: Tracking)
     return tune.Tuner(
         trainable,
         # the trials' configs as given points rather than a grid search over keys: Tune's progress
-        # table shows a column per searched parameter, which would repeat each trial's name
+        # table shows a column per searched parameter, which would repeat each trial's name (a
+        # given point must name a key of the space: a plain value is no searched parameter)
+        param_space={"trial": ""},
         tune_config=tune.TuneConfig(
             search_alg=BasicVariantGenerator(points_to_evaluate=[{"trial": k} for k in plans],
                                              max_concurrent=res.max_concurrent_trials or 0),

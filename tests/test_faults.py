@@ -11,19 +11,20 @@ import time
 import pytest
 import yaml
 
+from tests.faults import TrialKiller
 from tests.test_sweep_e2e import mlflow_runs, run_sweep, tiny_spec
 
 
 @pytest.mark.slow
-def test_trial_killed_mid_generation_resumes_at_that_generation(tmp_path, tiny_model, data_root, monkeypatch):
+def test_trial_killed_mid_generation_resumes_at_that_generation(tmp_path, tiny_model, data_root):
     spec = {**tiny_spec(tiny_model, "fault"), "methods": ["csd"], "generations": 3}
     path = tmp_path / "fault.yaml"
     path.write_text(yaml.safe_dump(spec))
-    monkeypatch.setenv("EMOCAL_FAULT_KILL_TRIAL", "isear-csd-seed0:2")
-    out = run_sweep(tmp_path, path, data_root)
-    assert out.returncode == 0, out.stderr[-5000:]
     stages = tmp_path / "runs" / "fault" / "stages"
-    assert (stages / ".fault-isear-csd-seed0-g2").exists()  # the kill happened
+    with TrialKiller(stages, "isear-csd-seed0", generation=2) as killer:
+        out = run_sweep(tmp_path, path, data_root)
+    assert out.returncode == 0, out.stderr[-5000:]
+    assert killer.killed is not None  # the trial's process was SIGKILLed while generation 2 ran
     trained = (stages / "trained.log").read_text().split()
     assert [k[:2] for k in trained] == ["g1", "g2", "g3"]  # generation 1 was not trained again
     client, runs = mlflow_runs(tmp_path, "fault")
