@@ -52,22 +52,6 @@ class TrialPlan:
     def all_stages(self) -> tuple[StageSpec, ...]:
         return ((self.data_map,) if self.data_map else ()) + self.stages
 
-    def to_dict(self) -> dict:
-        return {
-            "seed": self.seed, "dataset": self.dataset, "method": dataclasses.asdict(self.method),
-            "data_map": dataclasses.asdict(self.data_map) if self.data_map else None,
-            "stages": [dataclasses.asdict(s) for s in self.stages],
-        }
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "TrialPlan":
-        m = dict(d["method"])
-        method = MethodConfig(**{**m, "teacher": MixupConfig(**m["teacher"]), "distill": DistillConfig(**m["distill"]),
-                                 "train": tuple(tuple(kv) for kv in m.get("train", ()))})
-        return cls(seed=d["seed"], dataset=d["dataset"], method=method,
-                   data_map=StageSpec.from_dict(d["data_map"]) if d["data_map"] else None,
-                   stages=tuple(StageSpec.from_dict(s) for s in d["stages"]))
-
 
 @dataclass(frozen=True)
 class LLMTrialPlan:
@@ -83,7 +67,7 @@ class LLMTrialPlan:
     stages: tuple[LLMStageSpec, ...]
     data_map: None = None
 
-    kind = "llm"
+    kind = "llm"  # the MLflow tag of its runs (orchestrator/tracking.py, KIND_TAG)
     key = TrialPlan.key
     all_stages = TrialPlan.all_stages
 
@@ -95,20 +79,6 @@ class LLMTrialPlan:
         method.pop("description")
         payload = {"stages": [s.key() for s in self.stages], "method": method, "version": package_version()}
         return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:20]
-
-    def to_dict(self) -> dict:
-        return {"kind": self.kind, "seed": self.seed, "dataset": self.dataset, "method": dataclasses.asdict(self.method),
-                "stages": [dataclasses.asdict(s) for s in self.stages]}
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "LLMTrialPlan":
-        return cls(seed=d["seed"], dataset=d["dataset"], method=LLMMethodConfig(**d["method"]),
-                   stages=tuple(LLMStageSpec.from_dict(s) for s in d["stages"]))
-
-
-def plan_from_dict(d: dict) -> TrialPlan | LLMTrialPlan:
-    """A trial plan as the trainable receives it (to_dict), of either kind."""
-    return LLMTrialPlan.from_dict(d) if d.get("kind") == LLMTrialPlan.kind else TrialPlan.from_dict(d)
 
 
 def llm_trial_plans(spec: SweepSpec, entry: DatasetEntry, method: LLMMethodConfig, data: DataConfig) -> list[LLMTrialPlan]:
@@ -156,14 +126,10 @@ def trial_plan(spec: SweepSpec, entry: DatasetEntry, method: MethodConfig, seed:
 
 def build_plan(spec: SweepSpec) -> list[TrialPlan | LLMTrialPlan]:
     data = {entry.name: _data_config(spec, entry) for entry in spec.datasets}  # hash each dataset's files once
-    plans: list[TrialPlan | LLMTrialPlan] = []
-    for entry in spec.datasets:
-        for method in spec.methods:
-            if isinstance(method, LLMMethodConfig):
-                plans += llm_trial_plans(spec, entry, method, data[entry.name])
-            else:
-                plans += [trial_plan(spec, entry, method, seed, data[entry.name]) for seed in spec.seeds]
-    return plans
+    from orchestrator.kinds import kind_of  # it builds on this module's plans
+
+    return [plan for entry in spec.datasets for method in spec.methods
+            for plan in kind_of(method).plans(spec, entry, method, data[entry.name])]
 
 
 def handover_keys(trials: list[TrialPlan]) -> set[str]:
@@ -196,16 +162,16 @@ def launch_order(trials: list[TrialPlan]) -> list[TrialPlan]:
     return [trials[i] for i in sorted(range(len(trials)), key=lambda i: (wave[i], i))]
 
 
-def plan_summary(spec: SweepSpec, trials: list[TrialPlan]) -> dict:
+def plan_summary(spec: SweepSpec, trials: list[TrialPlan | LLMTrialPlan]) -> dict:
     """Trials, stages needed, stages after sharing, and the resources asked for."""
+    from orchestrator.kinds import kind_of
+
     keys = [s.key() for t in trials for s in t.all_stages]
     return {
         "spec": spec.name,
         "trials": [{"trial": t.key, "seed": t.seed, "dataset": t.dataset, "method": t.method.name,
                     "generations": len(t.stages), "stages": [s.key() for s in t.all_stages],
-                    **({"model": t.method.model, "shots_per_class": t.method.shots_per_class}
-                       if isinstance(t, LLMTrialPlan) else
-                       {"model": t.stages[0].data.model, "train_overrides": dict(t.method.train)})} for t in trials],
+                    **kind_of(t).summary(t)} for t in trials],
         "stages_total": len(keys),
         "stages_unique": len(set(keys)),
         "resources": {"cpus_per_trial": spec.resources.cpus_per_trial, "gpus_per_trial": spec.resources.gpus_per_trial,

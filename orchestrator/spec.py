@@ -18,8 +18,8 @@ import yaml
 
 from trainables.data import DATASETS, DataError, UserDatasetSpec, check_files
 from trainables.llm.generate import local_folder_problem
-from trainables.llm.methods import LLM_PRESETS, OPTIONS as LLM_OPTIONS, LLMMethodConfig
-from trainables.methods.registry import DistillConfig, MethodConfig, MixupConfig, get_method, list_methods
+from trainables.llm.methods import OPTIONS as LLM_OPTIONS, LLMMethodConfig
+from trainables.methods.registry import METHODS, DistillConfig, MethodConfig, MixupConfig, get_method, list_methods
 from trainables.models import PACKAGED_MINILM
 from trainables.stage import OODConfig
 from trainables.train import TrainConfig
@@ -205,18 +205,17 @@ def _train_overrides(inherited: tuple[tuple[str, object], ...], values, where: s
 
 
 def _known_methods() -> str:
-    return ", ".join(sorted(list_methods() + list(LLM_PRESETS)))
+    return ", ".join(list_methods(kind=None))
 
 
-def _llm_method(entry, where: str) -> LLMMethodConfig:
+def _llm_method(entry, base: LLMMethodConfig, where: str) -> LLMMethodConfig:
     """An LLM row: a preset by name, or a mapping with `base` (a preset) and overrides."""
     if isinstance(entry, str):
-        return LLM_PRESETS[entry]
+        return base
     unknown = set(entry) - {"name", "base", "description", *LLM_OPTIONS}
     if unknown:
         _fail(where, f"unknown key(s) {sorted(unknown)}; an LLM method is name, base, description, "
                      f"{', '.join(LLM_OPTIONS)}")
-    base = LLM_PRESETS[entry.get("base", entry.get("name"))]
     changes = {k: _check_type(entry[k], typing.get_type_hints(LLMMethodConfig)[k], f"{where}.{k}")
                for k in LLM_OPTIONS if k in entry}
     if "model" in changes:
@@ -228,47 +227,53 @@ def _llm_method(entry, where: str) -> LLMMethodConfig:
 
 
 def _method(entry, i: int, generations: int) -> MethodConfig | LLMMethodConfig:
+    """A spec's method entry: a preset's name, or a mapping (a `base` preset, or a name, with
+    overrides), parsed as its preset's kind says (a mapping without a known base is a chain)."""
     where = f"methods[{i}]"
-    if (entry in LLM_PRESETS if isinstance(entry, str) else
-            isinstance(entry, dict) and entry.get("base", entry.get("name")) in LLM_PRESETS):
-        method = _llm_method(entry, where)
-        _check_name(method.name, f"{where}.name" if isinstance(entry, dict) else where, "method")
-        try:
-            method.validate()
-        except ValueError as exc:
-            _fail(where, str(exc))
-        return method
     if isinstance(entry, str):
-        try:
-            method = get_method(entry)
-        except ValueError:
+        if entry not in METHODS:
             _fail(where, f"unknown method {entry!r}; known methods: {_known_methods()}")
+        base = METHODS[entry]
     elif isinstance(entry, dict):
-        entry = dict(entry)
-        unknown = set(entry) - set(_METHOD_KEYS)
-        if unknown:
-            _fail(where, f"unknown key(s) {sorted(unknown)}; a method is {', '.join(_METHOD_KEYS)}")
-        if "name" not in entry:
-            _fail(where, "a custom method needs a name")
-        base = get_method(entry["base"]) if "base" in entry else MethodConfig(name="", description="")
-        teacher = build(MixupConfig, _merge(dataclasses.asdict(base.teacher), entry.get("teacher")), f"{where}.teacher")
-        distill = build(DistillConfig, _merge(dataclasses.asdict(base.distill), entry.get("distill")), f"{where}.distill")
-        method = dataclasses.replace(
-            base, name=entry["name"], description=entry.get("description", f"custom ({entry.get('base', 'from options')})"),
-            teacher=teacher, distill=distill, post_hoc_ts=entry.get("post_hoc_ts", base.post_hoc_ts),
-            report_generation=entry.get("report_generation", base.report_generation),
-            model=_model(_check_type(entry["model"], str, f"{where}.model"), f"{where}.model")
-            if "model" in entry else base.model,
-            train=_train_overrides(base.train, entry.get("train"), f"{where}.train"))
+        base = METHODS.get(entry.get("base", entry.get("name")))
+        if "base" in entry and base is None:
+            _fail(f"{where}.base", f"unknown method {entry['base']!r}; known methods: {_known_methods()}")
     else:
         _fail(where, f"expected a method name ({_known_methods()}) or a mapping")
+    if base is not None and base.kind == "llm":
+        method = _llm_method(entry, base, where)
+    else:
+        method = _chain_method(entry, base if isinstance(entry, dict) and "base" in entry else None, where)
     _check_name(method.name, f"{where}.name" if isinstance(entry, dict) else where, "method")
-    method = method.with_default_generations(generations)
+    if method.kind == "chain":
+        method = method.with_default_generations(generations)
     try:
         method.validate()
     except ValueError as exc:
         _fail(where, str(exc))
     return method
+
+
+def _chain_method(entry, base: MethodConfig | None, where: str) -> MethodConfig:
+    """A trained row: a preset by name, or a mapping of options over a `base` preset (or none)."""
+    if isinstance(entry, str):
+        return get_method(entry)
+    entry = dict(entry)
+    unknown = set(entry) - set(_METHOD_KEYS)
+    if unknown:
+        _fail(where, f"unknown key(s) {sorted(unknown)}; a method is {', '.join(_METHOD_KEYS)}")
+    if "name" not in entry:
+        _fail(where, "a custom method needs a name")
+    base = base or MethodConfig(name="", description="")
+    teacher = build(MixupConfig, _merge(dataclasses.asdict(base.teacher), entry.get("teacher")), f"{where}.teacher")
+    distill = build(DistillConfig, _merge(dataclasses.asdict(base.distill), entry.get("distill")), f"{where}.distill")
+    return dataclasses.replace(
+        base, name=entry["name"], description=entry.get("description", f"custom ({entry.get('base', 'from options')})"),
+        teacher=teacher, distill=distill, post_hoc_ts=entry.get("post_hoc_ts", base.post_hoc_ts),
+        report_generation=entry.get("report_generation", base.report_generation),
+        model=_model(_check_type(entry["model"], str, f"{where}.model"), f"{where}.model")
+        if "model" in entry else base.model,
+        train=_train_overrides(base.train, entry.get("train"), f"{where}.train"))
 
 
 def _dataset_source(value, where: str, default_name: str = "") -> str | UserDatasetSpec:
@@ -345,10 +350,6 @@ def _parse(raw: dict, source_path: str, data_root: str | None, check_data: bool)
         _fail("methods", f"give a list of methods: {_known_methods()}")
     methods = tuple(_method(m, i, generations) for i, m in enumerate(raw["methods"]))
     _require_unique([m.name for m in methods], "methods", "method")
-    for i, m in enumerate(methods):
-        if isinstance(m, LLMMethodConfig) and m.prompts > len(seeds):
-            _fail(f"methods[{i}]", f"{m.name} has {m.prompts} few-shot prompts, one per seed, but the spec has "
-                                   f"{len(seeds)} seed(s); add seeds or set prompts: {len(seeds)} in a method mapping")
     if not isinstance(raw["datasets"], list) or not raw["datasets"]:
         _fail("datasets", f"give a list of datasets: {', '.join(sorted(k for k, v in DATASETS.items() if v.role == 'id'))}")
     train_top = raw.get("train") or {}
@@ -358,14 +359,10 @@ def _parse(raw: dict, source_path: str, data_root: str | None, check_data: bool)
             _fail(key, "expected a mapping of settings")
     datasets = tuple(_dataset(d, i, train_top, ood_top) for i, d in enumerate(raw["datasets"]))
     _require_unique([d.name for d in datasets], "datasets", "dataset")
-    for i, method in enumerate(methods):  # a method's own training settings, over each dataset's
-        if isinstance(method, LLMMethodConfig):  # nothing trained
-            continue
-        for d in datasets:
-            try:
-                method.train_config(d.train).validate()
-            except ValueError as exc:
-                _fail(f"methods[{i}].train", f"{exc} (with dataset {d.name})")
+    from orchestrator.kinds import kind_of  # it plans what this module parses
+
+    for i, method in enumerate(methods):  # what a method asks of the seeds and datasets, as its kind says
+        kind_of(method).check(method, f"methods[{i}]", seeds, datasets)
     calib = raw.get("calibration") or {}
     if set(calib) - {"n_bins"}:
         _fail("calibration", f"unknown key(s) {sorted(set(calib) - {'n_bins'})}; known: n_bins")

@@ -22,12 +22,14 @@ if __name__ == "__main__":  # parse in the light CLI first: `--help` then import
     sys.exit(run_module("sweep"))
 
 import argparse
+import contextlib
 import difflib
 import json
 import logging
 import os
 import signal
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
@@ -35,9 +37,8 @@ import yaml
 from orchestrator import locations
 from orchestrator.dashboard import access_hint, check_dashboard_host
 from orchestrator.locations import resolve_data_root  # noqa: F401 - its old home
-from orchestrator.plan import LLMTrialPlan, build_plan, handover_keys, launch_order, plan_summary
+from orchestrator.plan import build_plan, handover_keys, launch_order, plan_summary
 from orchestrator.spec import SpecError, SweepSpec, load_spec
-from trainables.llm.methods import LLMMethodConfig
 
 _logger = logging.getLogger("orchestrator.sweep")
 
@@ -112,18 +113,14 @@ def _data_sources(spec: SweepSpec) -> dict[str, tuple]:
 
 def check_resources(spec: SweepSpec, available: dict, cluster: bool) -> None:
     """A trial that asks for more than the Ray instance has would wait for ever: say so now."""
+    from orchestrator.kinds import kind_of
+
     res = spec.resources
     gpus, cpus = available.get("GPU", 0.0), available.get("CPU", 0.0)
-    if res.gpus_per_trial > gpus:
-        fix = ("add GPU nodes, or set resources.gpus_per_trial: 0 to train on CPUs" if cluster else
-               "set resources.gpus_per_trial: 0 to train on the CPU (or --num-gpus N when Ray does not see "
-               "this machine's GPUs)")
-        raise SpecError(f"resources.gpus_per_trial is {res.gpus_per_trial:g} but the Ray instance has "
-                        f"{gpus:g} GPU(s), so no trial could start; {fix}")
-    if any(isinstance(m, LLMMethodConfig) for m in spec.methods) and res.gpus_per_llm_trial > gpus:
-        raise SpecError(f"resources.gpus_per_llm_trial is {res.gpus_per_llm_trial:g} (an 8-9B LLM wants a whole GPU) "
-                        f"but the Ray instance has {gpus:g} GPU(s), so no LLM trial could start; add a GPU, or set "
-                        "resources.gpus_per_llm_trial: 0 to generate on the CPU (only for tiny models)")
+    for kind in sorted({kind_of(m) for m in spec.methods}, key=lambda k: k.name):  # each kind asks for its own GPUs
+        problem = kind.gpu_shortage(res, gpus, cluster)
+        if problem:
+            raise SpecError(problem)
     if res.cpus_per_trial > cpus:
         raise SpecError(f"resources.cpus_per_trial is {res.cpus_per_trial:g} but the Ray instance has {cpus:g} "
                         f"CPU(s), so no trial could start; lower it (or --num-cpus N)")
@@ -146,145 +143,303 @@ class _Phases:
         _logger.info("sweep seconds: %s", ", ".join(f"{k} {v:.1f}" for k, v in self.seconds.items()))
 
 
-def run_sweep(spec: SweepSpec, args: argparse.Namespace) -> int:
-    import ray
+@dataclass(frozen=True)
+class SweepOptions:
+    """The command line's say in a run (the spec says the rest)."""
+
+    runs: Path  # parent of the run folders
+    tracking_uri: str | None = None  # the MLflow store, resolved by the CLI (orchestrator/locations.py)
+    resume: bool = False
+    reuse: bool = True
+    keep_all_weights: bool = False
+    address: str | None = None  # join this Ray cluster; None starts a local instance of our own
+    num_cpus: float | None = None
+    num_gpus: float | None = None
+    dashboard: bool = True
+    dashboard_host: str = "127.0.0.1"
+    dashboard_port: int = 8265
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> "SweepOptions":
+        runs = getattr(args, "runs", None) or getattr(args, "output", None) or "runs"
+        return cls(runs=Path(runs).expanduser().resolve(), tracking_uri=getattr(args, "tracking_uri", None),
+                   resume=args.resume, reuse=not args.no_reuse,
+                   keep_all_weights=args.keep_all_weights, address=args.address, num_cpus=args.num_cpus,
+                   num_gpus=args.num_gpus, dashboard=not args.no_dashboard, dashboard_host=args.dashboard_host,
+                   dashboard_port=args.dashboard_port)
+
+
+@dataclass(frozen=True)
+class RunFolder:
+    """A sweep's plan and where it runs: `<runs>/<spec name>/`."""
+
+    trials: tuple  # TrialPlan | LLMTrialPlan, in the spec's order
+    path: Path
+    restore: bool  # Tune's saved state is there to continue (--resume)
+
+    @property
+    def tune_dir(self) -> Path:
+        return self.path / "tune"
+
+    @property
+    def store_root(self) -> Path:
+        return self.path / "stages"
+
+
+@dataclass(frozen=True)
+class Tracking:
+    """The sweep's MLflow side: the store, the experiment, one run per trial, the recorder's state."""
+
+    uri: str
+    experiment_id: str
+    runs: dict  # trial key -> MLflow run id
+    recorder_state: Path
+
+
+def open_run_folder(spec: SweepSpec, options: SweepOptions) -> RunFolder:
+    """Plan the trials and open the run folder; on --resume, refuse a changed spec and find Tune's state."""
     from ray import tune
 
-    from orchestrator import report
-    from orchestrator.cluster import ClusterError, check_nodes
-    from orchestrator.tracking import describe_experiment, ensure_experiment, mark_unfinished, sync_runs
-    from orchestrator.recorder import RunRecorder, write_state
-    from orchestrator.trial import planned_run, prepare_data_refs, run_trial, trial_gpus, trial_store_root
-
-    phases = _Phases()  # where the fixed cost of a sweep goes (issue 14): written to sweep_seconds.json
-    trials = build_plan(spec)
-    chains = [t for t in trials if not isinstance(t, LLMTrialPlan)]  # an LLM row trains nothing, tokenises nothing
-    run_dir = locations.run_folder(args.runs, spec.name)
-    tune_dir = run_dir / "tune"
-    check_resume_spec(run_dir, spec, args.resume)
-    restore = args.resume and tune.Tuner.can_restore(str(tune_dir / "trials"))
-    if args.resume and not restore:
+    trials = tuple(build_plan(spec))
+    path = locations.run_folder(options.runs, spec.name)
+    check_resume_spec(path, spec, options.resume)
+    restore = options.resume and tune.Tuner.can_restore(str(path / "tune" / "trials"))
+    if options.resume and not restore:
         # killed before Tune saved its state: a fresh start is the same thing, since finished
         # stages come from the stage store and each trial re-attaches its MLflow run
-        _logger.warning("no Tune state in %s yet; starting the sweep afresh (finished stages are reused)", tune_dir)
+        _logger.warning("no Tune state in %s yet; starting the sweep afresh (finished stages are reused)",
+                        path / "tune")
+    return RunFolder(trials, path, restore)
 
-    init = dict(include_dashboard=not args.no_dashboard, dashboard_host=args.dashboard_host,
-                dashboard_port=args.dashboard_port, logging_level=logging.WARNING)
-    if args.address:
-        init = {"address": args.address}
-    else:
-        # "local": a new instance of our own, never a cluster some earlier `ray start` left behind
-        init.update(address="local", num_cpus=args.num_cpus, num_gpus=args.num_gpus)
-    phases.mark("plan")
-    context = ray.init(**init)
-    phases.mark("ray_start")
-    # before any MLflow run or trial: a setup that cannot work is refused, saying what to do
+
+def start_ray(options: SweepOptions):
+    """Join the cluster named, else start a local instance of our own (never one some earlier
+    `ray start` left behind)."""
+    import ray
+
+    if options.address:
+        return ray.init(address=options.address)
+    return ray.init(address="local", num_cpus=options.num_cpus, num_gpus=options.num_gpus,
+                    include_dashboard=options.dashboard, dashboard_host=options.dashboard_host,
+                    dashboard_port=options.dashboard_port, logging_level=logging.WARNING)
+
+
+def check_setup(spec: SweepSpec, folder: RunFolder, options: SweepOptions) -> None:
+    """Before any MLflow run or trial: a setup that cannot work is refused, saying what to do
+    (raises SpecError or ClusterError)."""
+    import ray
+
+    from orchestrator.cluster import check_nodes
+
+    check_resources(spec, ray.cluster_resources(), bool(options.address))
+    if options.address:  # every node sees the run folder, the same data, model and version
+        models = tuple(sorted({spec.model} | {m.model for m in spec.methods if m.model is not None}))
+        nodes = check_nodes(folder.path, _data_sources(spec), models)
+        print(f"cluster check: {nodes} node(s) see the run folder, the same data, model and emocal version",
+              flush=True)
+
+
+def open_tracking(spec: SweepSpec, folder: RunFolder, options: SweepOptions) -> Tracking:
+    """The experiment and one run per trial (continued where the fingerprint matches), and the
+    state the driver's recorder reads: the driver is MLflow's only writer (orchestrator/recorder.py)."""
+    from orchestrator.kinds import kind_of
+    from orchestrator.recorder import write_state
+    from orchestrator.tracking import ensure_experiment, sync_runs
+    from orchestrator.trial import trial_store_root
+
+    # resolved by run(): --tracking-uri, $MLFLOW_TRACKING_URI, the run folder's record, ./mlflow.db
+    uri = options.tracking_uri or locations.resolve_tracking_uri(None, folder.path)
+    # a local store keeps artifacts beside it; a tracking server decides where its artifacts go
+    local = uri.startswith(("sqlite:", "file:")) or "://" not in uri
+    experiment_id = ensure_experiment(uri, spec.name, artifact_root=Path.cwd() / "mlartifacts" if local else None)
+    runs = sync_runs(uri, experiment_id, [kind_of(t).planned_run(t, spec.name) for t in folder.trials])
+    folder.path.mkdir(parents=True, exist_ok=True)
+    trials = folder.trials
+    state = write_state(
+        folder.path / "mlflow_runs.json", uri, runs, {t.key: t.fingerprint for t in trials},
+        {t.key: [(s.generation, s.key()) for s in t.stages] for t in trials},
+        {t.key: str(trial_store_root(folder.store_root, options.reuse, t.key)) for t in trials})
+    return Tracking(uri, experiment_id, runs, state)
+
+
+def trial_settings(spec: SweepSpec, folder: RunFolder, options: SweepOptions):
+    """What every trial shares (orchestrator/trial.py, TrialSettings); starts preparing the data."""
+    from orchestrator.kinds import kind_of
+    from orchestrator.trial import TrialSettings, prepare_data_refs
+
+    res = spec.resources
+    chains = [t for t in folder.trials if kind_of(t).trains]  # an LLM row trains nothing, tokenises nothing
+    return TrialSettings(
+        store_root=str(folder.store_root), reuse=options.reuse, task_cpus=res.cpus_per_trial - TASK_HEAD_CPU,
+        task_gpus=res.gpus_per_trial, llm_task_gpus=res.gpus_per_llm_trial, stage_wait_s=res.stage_wait_hours * 3600,
+        keep="all" if options.keep_all_weights else frozenset(handover_keys(chains)), data=prepare_data_refs(chains))
+
+
+def make_tuner(spec: SweepSpec, folder: RunFolder, settings, tracking: Tracking):
+    """The Tune experiment: one trial per plan, in launch order, each in a placement group of its
+    kind's resources; restored from the run folder on --resume."""
+    from ray import tune
+    from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
+    from ray.tune.search.basic_variant import BasicVariantGenerator
+
+    from orchestrator.kinds import kind_of
+    from orchestrator.recorder import RunRecorder
+    from orchestrator.trial import run_trial
+
+    res = spec.resources
+    # the plans ride along with the trainable (tune.with_parameters, via the object store);
+    # a trial's config is only its key, which is also its name and folder
+    plans = {t.key: t for t in launch_order(list(folder.trials))}
+    gpus = {key: kind_of(t).gpus(res) for key, t in plans.items()}  # an LLM trial takes its own share
+
+    def resources(config: dict) -> tune.PlacementGroupFactory:
+        bundle = {"CPU": res.cpus_per_trial - TASK_HEAD_CPU}
+        if gpus[config["trial"]]:
+            bundle["GPU"] = gpus[config["trial"]]
+        return tune.PlacementGroupFactory([{"CPU": TASK_HEAD_CPU}, bundle], strategy=res.placement_strategy)
+
+    trainable = tune.with_resources(tune.with_parameters(run_trial, plans=plans, settings=settings), resources)
+    trials_dir = str(folder.tune_dir / "trials")
+    if folder.restore:
+        return tune.Tuner.restore(trials_dir, trainable, resume_unfinished=True, resume_errored=True)
+    return tune.Tuner(
+        trainable,
+        # the trials' configs as given points rather than a grid search over keys: Tune's progress
+        # table shows a column per searched parameter, which would repeat each trial's name (a
+        # given point must name a key of the space: a plain value is no searched parameter)
+        param_space={"trial": ""},
+        tune_config=tune.TuneConfig(
+            search_alg=BasicVariantGenerator(points_to_evaluate=[{"trial": k} for k in plans],
+                                             max_concurrent=res.max_concurrent_trials or 0),
+            num_samples=len(plans),
+            # a trial's actor imports torch and the trainables (seconds); trials of the same
+            # resources take over a finished one's actor and placement group instead
+            reuse_actors=True,
+            trial_name_creator=lambda t: t.config["trial"],
+            trial_dirname_creator=lambda t: t.config["trial"],
+        ),
+        run_config=tune.RunConfig(
+            name="trials", storage_path=str(folder.tune_dir),
+            failure_config=tune.FailureConfig(max_failures=res.max_failures),
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+            # Tune's own loggers but TensorBoard's (_quiet_tune turns off the automatic ones):
+            # each trial's result.json and progress.csv stay; emocal's metrics are in MLflow
+            callbacks=[RunRecorder(tracking.recorder_state), JsonLoggerCallback(), CSVLoggerCallback()],
+            verbose=1,
+        ),
+    )
+
+
+# Tune settings read when an experiment starts. TensorBoard logging is added automatically unless
+# switched off (and with it the "To visualize your results with TensorBoard" hint): emocal records
+# to MLflow. Every generation's checkpoint forces an experiment-state snapshot (num_to_keep=1 keeps
+# the state in step with the latest checkpoint, which --resume needs), so Tune's warning that
+# snapshots come often says nothing here: threshold 0 turns it off.
+_TUNE_ENV = {"TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1", "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "0"}
+
+
+@contextlib.contextmanager
+def _quiet_tune():
+    """_TUNE_ENV for the length of the experiment (a user's own setting of either wins)."""
+    saved = {k: os.environ.get(k) for k in _TUNE_ENV}
+    os.environ.update({k: v for k, v in _TUNE_ENV.items() if saved[k] is None})
     try:
-        check_resources(spec, ray.cluster_resources(), bool(args.address))
-        if args.address:  # every node sees the run folder, the same data, model and version
-            models = tuple(sorted({spec.model} | {m.model for m in spec.methods if m.model is not None}))
-            nodes = check_nodes(run_dir, _data_sources(spec), models)
-            print(f"cluster check: {nodes} node(s) see the run folder, the same data, model and emocal version",
-                  flush=True)
-    except (ClusterError, SpecError) as exc:
-        ray.shutdown()
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    if context.dashboard_url:  # with token authentication on, also where the token is (and made private)
-        print(access_hint(context.dashboard_url), flush=True)
-    try:
-        uri = args.tracking_uri  # resolved by run(): --tracking-uri, $MLFLOW_TRACKING_URI, the run folder's
-        # a local store keeps artifacts beside it; a tracking server decides where its artifacts go
-        local = uri.startswith(("sqlite:", "file:")) or "://" not in uri
-        experiment_id = ensure_experiment(uri, spec.name, artifact_root=Path.cwd() / "mlartifacts" if local else None)
-        mlflow_runs = sync_runs(uri, experiment_id, [planned_run(t, spec.name) for t in trials])
-        res = spec.resources
-        store_root = run_dir / "stages"
-        run_dir.mkdir(parents=True, exist_ok=True)
-        # the driver is MLflow's only writer (orchestrator/recorder.py): trials report stage keys
-        recorder_state = write_state(
-            run_dir / "mlflow_runs.json", uri, mlflow_runs, {t.key: t.fingerprint for t in trials},
-            {t.key: [(s.generation, s.key()) for s in t.stages] for t in trials},
-            {t.key: str(trial_store_root(store_root, not args.no_reuse, t.key)) for t in trials})
-        sweep = {"store_root": str(store_root), "reuse": not args.no_reuse,
-                 "task_cpus": res.cpus_per_trial - TASK_HEAD_CPU, "task_gpus": res.gpus_per_trial,
-                 "llm_task_gpus": res.gpus_per_llm_trial, "stage_wait_s": res.stage_wait_hours * 3600,
-                 "keep": "all" if args.keep_all_weights else sorted(handover_keys(chains)),
-                 "data": prepare_data_refs(chains)}
-
-        # the plans ride along with the trainable (tune.with_parameters, via the object store);
-        # a trial's config is only its key, which is also its name and folder
-        ordered = launch_order(trials)
-        plans = {t.key: t.to_dict() for t in ordered}
-        gpus = {t.key: trial_gpus(t, res) for t in ordered}  # LLM trials take their own share (a whole GPU)
-
-        def resources(config: dict) -> tune.PlacementGroupFactory:
-            bundle = {"CPU": res.cpus_per_trial - TASK_HEAD_CPU}
-            if gpus[config["trial"]]:
-                bundle["GPU"] = gpus[config["trial"]]
-            return tune.PlacementGroupFactory([{"CPU": TASK_HEAD_CPU}, bundle], strategy=res.placement_strategy)
-
-        trainable = tune.with_resources(tune.with_parameters(run_trial, plans=plans, sweep=sweep), resources)
-        if restore:
-            tuner = tune.Tuner.restore(str(tune_dir / "trials"), trainable, resume_unfinished=True, resume_errored=True)
-        else:
-            tuner = tune.Tuner(
-                trainable,
-                param_space={"trial": tune.grid_search(list(plans))},
-                tune_config=tune.TuneConfig(
-                    max_concurrent_trials=res.max_concurrent_trials,
-                    # a trial's actor imports torch and the trainables (seconds); trials of the same
-                    # resources take over a finished one's actor and placement group instead
-                    reuse_actors=True,
-                    trial_name_creator=lambda t: t.config["trial"],
-                    trial_dirname_creator=lambda t: t.config["trial"],
-                ),
-                run_config=tune.RunConfig(
-                    name="trials", storage_path=str(tune_dir),
-                    failure_config=tune.FailureConfig(max_failures=res.max_failures),
-                    checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
-                    callbacks=[RunRecorder(recorder_state)],
-                    verbose=1,
-                ),
-            )
-        # SIGTERM (a scheduler's stop, `kill`, docker stop) ends the sweep as Ctrl-C does:
-        # Tune stops the trials, their runs are marked KILLED and --resume continues
-        previous = signal.signal(signal.SIGTERM, lambda *_: os.kill(os.getpid(), signal.SIGINT))
-        phases.mark("mlflow_and_tune_setup")
-        try:
-            results = tuner.fit()
-        finally:
-            signal.signal(signal.SIGTERM, previous)
-        phases.mark("trials")
+        yield
     finally:
-        ray.shutdown()
-    phases.mark("ray_shutdown")
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
 
-    RunRecorder(recorder_state).catch_up_all()  # whatever the store holds and MLflow lacks
-    errors = [r for r in results if r.error is not None]
+
+def fit(tuner):
+    """Run the experiment. SIGTERM (a scheduler's stop, `kill`, docker stop) ends it as Ctrl-C
+    does: Tune stops the trials, their runs are marked KILLED and --resume continues."""
+    previous = signal.signal(signal.SIGTERM, lambda *_: os.kill(os.getpid(), signal.SIGINT))
+    try:
+        with _quiet_tune():
+            return tuner.fit()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def finish_tracking(tracking: Tracking) -> int:
+    """Log whatever the store holds and MLflow lacks; mark the runs of unfinished trials KILLED.
+    Returns how many trials are unfinished."""
+    from orchestrator.recorder import RunRecorder
+    from orchestrator.tracking import mark_unfinished
+
+    RunRecorder(tracking.recorder_state).catch_up_all()
     # Interrupted (Ctrl-C): Tune marks stopped trials TERMINATED, so the trials' own runs decide:
     # a trial that got to its end finished its run (FINISHED or FAILED); the rest are KILLED.
-    unfinished = mark_unfinished(uri, mlflow_runs.values())
-    tables = report.build_report(uri, spec.name, out_dir=run_dir)
+    return mark_unfinished(tracking.uri, tracking.runs.values())
+
+
+def write_report(spec: SweepSpec, folder: RunFolder, tracking: Tracking) -> None:
+    """The report: into the run folder, the experiment's description in MLflow, and the terminal."""
+    from orchestrator import report
+    from orchestrator.tracking import describe_experiment
+
+    tables = report.build_report(tracking.uri, spec.name, out_dir=folder.path)
     try:
-        describe_experiment(uri, experiment_id, tables)
+        describe_experiment(tracking.uri, tracking.experiment_id, tables)
     except Exception as exc:  # noqa: BLE001 - the report is printed and written anyway
         _logger.warning("MLflow: could not put the report in the experiment's description: %s", exc)
     print(tables)
-    print(f"\nReport written to {run_dir / 'report.md'} and {run_dir / 'report.csv'}")
-    print(report.mlflow_ui_hint(uri, experiment_id))
-    phases.mark("report")
-    phases.write(run_dir / "sweep_seconds.json")
+    print(f"\nReport written to {folder.path / 'report.md'} and {folder.path / 'report.csv'}")
+    print(report.mlflow_ui_hint(tracking.uri, tracking.experiment_id))
+
+
+def exit_code(spec: SweepSpec, folder: RunFolder, results, unfinished: int) -> int:
+    """130 when interrupted (with the command that continues), 1 when a trial failed, else 0."""
     if unfinished:
-        print(f"\nInterrupted: {unfinished} of {len(trials)} trial(s) unfinished (their MLflow runs are marked KILLED). "
-              f"Continue with: python -m orchestrator.sweep {spec.source_path} --resume", file=sys.stderr)
+        print(f"\nInterrupted: {unfinished} of {len(folder.trials)} trial(s) unfinished (their MLflow runs are "
+              f"marked KILLED). Continue with: python -m orchestrator.sweep {spec.source_path} --resume",
+              file=sys.stderr)
         return 130
+    errors = [r for r in results if r.error is not None]
     if errors:
         print(f"\n{len(errors)} trial(s) failed:", file=sys.stderr)
         for r in errors:
             print(f"  {r.path}: {str(r.error).splitlines()[-1] if str(r.error) else r.error}", file=sys.stderr)
         return 1
     return 0
+
+
+def run_sweep(spec: SweepSpec, args: argparse.Namespace) -> int:
+    """Run a checked spec to its report; returns the exit code. The steps, in order: plan and
+    open the run folder, start Ray, check the setup, MLflow runs, trial settings, Tune, the
+    trials, the report. `_Phases` times them into sweep_seconds.json."""
+    import ray
+
+    from orchestrator.cluster import ClusterError
+
+    options = SweepOptions.from_args(args)
+    phases = _Phases()
+    folder = open_run_folder(spec, options)
+    phases.mark("plan")
+    context = start_ray(options)
+    phases.mark("ray_start")
+    try:
+        try:
+            check_setup(spec, folder, options)
+        except (ClusterError, SpecError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        if context.dashboard_url:  # with token authentication on, also where the token is (and made private)
+            print(access_hint(context.dashboard_url), flush=True)
+        tracking = open_tracking(spec, folder, options)
+        tuner = make_tuner(spec, folder, trial_settings(spec, folder, options), tracking)
+        phases.mark("mlflow_and_tune_setup")
+        results = fit(tuner)
+        phases.mark("trials")
+    finally:
+        ray.shutdown()
+    phases.mark("ray_shutdown")
+    unfinished = finish_tracking(tracking)
+    write_report(spec, folder, tracking)
+    phases.mark("report")
+    phases.write(folder.path / "sweep_seconds.json")
+    return exit_code(spec, folder, results, unfinished)
 
 
 def show_plan(args: argparse.Namespace) -> int:

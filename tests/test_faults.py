@@ -11,6 +11,7 @@ import time
 import pytest
 import yaml
 
+from tests.faults import TrialKiller
 from tests.test_sweep_e2e import mlflow_runs, run_sweep, tiny_spec
 
 
@@ -23,18 +24,17 @@ def faulty_sweep(tmp_path_factory, tiny_model, data_root):
             "datasets": ["isear", {"name": "isear_hot", "source": "isear", "train": {"lr": 1.0e4}}]}
     path = workdir / "fault.yaml"
     path.write_text(yaml.safe_dump(spec))
-    with pytest.MonkeyPatch.context() as monkeypatch:
-        monkeypatch.setenv("EMOCAL_FAULT_KILL_TRIAL", "isear-csd-seed0:2")
+    with TrialKiller(workdir / "runs" / "fault" / "stages", "isear-csd-seed0", generation=2) as killer:
         out = run_sweep(workdir, path, data_root)
-    return workdir, out
+    return workdir, out, killer
 
 
 @pytest.mark.slow
 def test_trial_killed_mid_generation_resumes_at_that_generation(faulty_sweep):
-    tmp_path, out = faulty_sweep
+    tmp_path, out, killer = faulty_sweep
     assert "1 trial(s) failed" in out.stderr  # isear_hot's (test_a_diverging_trial_...), not this one
     stages = tmp_path / "runs" / "fault" / "stages"
-    assert (stages / ".fault-isear-csd-seed0-g2").exists()  # the kill happened
+    assert killer.killed is not None  # the trial's process was SIGKILLed while generation 2 ran
     trained = (stages / "trained.log").read_text().split()
     assert [k[:2] for k in trained] == ["g1", "g2", "g3"]  # generation 1 was not trained again
     client, runs = mlflow_runs(tmp_path, "fault")
@@ -80,7 +80,7 @@ def test_driver_sigkill_then_resume(tmp_path, tiny_model, data_root):
 
 @pytest.mark.slow
 def test_a_diverging_trial_fails_clearly_and_the_others_finish(faulty_sweep):
-    tmp_path, out = faulty_sweep
+    tmp_path, out, _ = faulty_sweep
     assert out.returncode == 1
     assert "1 trial(s) failed" in out.stderr and "isear_hot-csd-seed0" in out.stderr
     assert "diverged" in (out.stdout + out.stderr)

@@ -4,6 +4,8 @@ A preset names one row of Tables 1 and 2 (section 4.2): Llama 3 8B and Gemma 2 9
 instruction-tuned, zero-shot or with 3 few-shot prompts of 2 examples per class (section 4.4).
 A spec entry may override `model` (a hub name or a local folder), `max_new_tokens` and
 `batch_size`; `prompts` and `shots_per_class` change what the row is, so they are options too.
+These presets are of kind "llm" in the one registry of methods (trainables/methods/registry.py,
+`METHODS`); orchestrator/kinds.py says how that kind is planned, run and recorded.
 
 What seeds mean here: decoding is greedy, so a zero-shot row is deterministic and runs once
 (with the spec's first seed); a few-shot row runs one trial per prompt, prompt i with the
@@ -13,6 +15,7 @@ trials is the paper's "mean over the 3 prompts".
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 LLAMA3_8B = "meta-llama/Meta-Llama-3-8B-Instruct"
 GEMMA2_9B = "google/gemma-2-9b-it"
@@ -31,6 +34,7 @@ class LLMMethodConfig:
         paper_row: the row's name in the paper's tables, "" for a row the paper does not have.
     """
 
+    kind: ClassVar[str] = "llm"  # not a field: it stays out of asdict, hence out of fingerprints
     name: str  # the row's name: trial keys, MLflow runs and report rows
     description: str  # one line for listings and the report
     model: str

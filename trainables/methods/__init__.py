@@ -5,6 +5,7 @@ holds the training tasks the one loop calls; `partners` picks MixUp partners.
 """
 from trainables.methods.registry import (
     DistillConfig,
+    METHODS,
     MethodConfig,
     MixupConfig,
     PRESETS,
@@ -12,4 +13,4 @@ from trainables.methods.registry import (
     list_methods,
 )
 
-__all__ = ["DistillConfig", "MethodConfig", "MixupConfig", "PRESETS", "get_method", "list_methods"]
+__all__ = ["DistillConfig", "METHODS", "MethodConfig", "MixupConfig", "PRESETS", "get_method", "list_methods"]

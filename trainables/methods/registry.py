@@ -14,7 +14,9 @@ student. "1G-SD" is therefore a teacher plus one student (2 generations).
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
+
+from trainables.llm.methods import LLM_PRESETS, LLMMethodConfig
 
 if TYPE_CHECKING:
     from trainables.train import TrainConfig
@@ -88,8 +90,9 @@ class DistillConfig:
 
 @dataclass(frozen=True)
 class MethodConfig:
-    """One row of the paper's tables."""
+    """One row of the paper's tables that trains a chain of generations."""
 
+    kind: ClassVar[str] = "chain"  # not a field: it stays out of asdict, hence out of fingerprints
     name: str  # the row's name: trial keys, MLflow runs and report rows
     description: str  # one line for listings and the report
     teacher: MixupConfig = field(default_factory=MixupConfig)  # how generation 1 is trained
@@ -209,12 +212,25 @@ PRESETS: dict[str, MethodConfig] = {
 }
 
 
-def list_methods() -> list[str]:
-    return sorted(PRESETS)
+# Every preset of every kind, by name: the one registry the spec, the plan and the report read.
+# A config's `kind` ("chain": trained generations; "llm": a prompted LLM row) says how the sweep
+# plans, runs and records it (orchestrator/kinds.py).
+METHODS: dict[str, MethodConfig | LLMMethodConfig] = {**PRESETS, **LLM_PRESETS}
+assert len(METHODS) == len(PRESETS) + len(LLM_PRESETS), "a chain preset and an LLM preset share a name"
+KINDS = ("chain", "llm")
 
 
-def get_method(name: str) -> MethodConfig:
+def list_methods(kind: str | None = "chain") -> list[str]:
+    """Preset names of one kind, sorted; `kind=None` lists every kind. The default, the trained
+    rows, is what --help and the tests that train one step per method walk."""
+    if kind is not None and kind not in KINDS:
+        raise ValueError(f"unknown method kind {kind!r}; kinds: {', '.join(KINDS)}")
+    return sorted(n for n, m in METHODS.items() if kind is None or m.kind == kind)
+
+
+def get_method(name: str) -> MethodConfig | LLMMethodConfig:
+    """A preset of any kind by name; an unknown name lists every preset."""
     try:
-        return PRESETS[name]
+        return METHODS[name]
     except KeyError:
-        raise ValueError(f"unknown method {name!r}; known methods: {', '.join(list_methods())}") from None
+        raise ValueError(f"unknown method {name!r}; known methods: {', '.join(list_methods(None))}") from None
