@@ -203,13 +203,32 @@ def open_run_folder(spec: SweepSpec, options: SweepOptions) -> RunFolder:
     trials = tuple(build_plan(spec))
     path = locations.run_folder(options.runs, spec.name)
     check_resume_spec(path, spec, options.resume)
-    restore = options.resume and tune.Tuner.can_restore(str(path / "tune" / "trials"))
+    restore = options.resume and _tune_state_readable(path / "tune" / "trials") and \
+        tune.Tuner.can_restore(str(path / "tune" / "trials"))
     if options.resume and not restore:
         # killed before Tune saved its state: a fresh start is the same thing, since finished
         # stages come from the stage store and each trial re-attaches its MLflow run
         _logger.warning("no Tune state in %s yet; starting the sweep afresh (finished stages are reused)",
                         path / "tune")
     return RunFolder(trials, path, restore)
+
+
+def _tune_state_readable(trials_dir: Path) -> bool:
+    """Whether Tune's newest experiment state parses. A driver SIGKILLed while Tune writes it
+    leaves an empty or cut file, which `Tuner.restore` cannot read; such a file is moved aside
+    (kept, renamed `.unreadable`), and the next newest, if any, is tried. With none left the
+    sweep starts afresh, which loses nothing: finished stages are in the stage store."""
+    while True:
+        states = sorted(trials_dir.glob("experiment_state-*.json"))
+        if not states:
+            return False
+        try:
+            json.loads(states[-1].read_text())
+            return True
+        except (OSError, ValueError) as exc:
+            _logger.warning("Tune's state %s cannot be read (%s): moved aside to %s.unreadable",
+                            states[-1], exc, states[-1].name)
+            states[-1].rename(states[-1].with_name(states[-1].name + ".unreadable"))
 
 
 def start_ray(options: SweepOptions):
@@ -413,6 +432,9 @@ def run_sweep(spec: SweepSpec, args: argparse.Namespace) -> int:
 
     from orchestrator.cluster import ClusterError
 
+    # the driver's recorder logs to MLflow inside Tune's on_trial_result, which takes ~1 s on a busy
+    # machine: Tune's 0.5 s "may be a performance bottleneck" warning would be noise (read at import)
+    os.environ.setdefault("TUNE_WARN_THRESHOLD_S", "5")
     options = SweepOptions.from_args(args)
     phases = _Phases()
     folder = open_run_folder(spec, options)
