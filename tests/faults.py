@@ -18,12 +18,18 @@ from pathlib import Path
 
 
 class TrialKiller:
-    """SIGKILL the process of trial `trial_key` once it claims generation `generation`."""
+    """SIGKILL the process of trial `trial_key` once it claims generation `generation`.
 
-    def __init__(self, stages: Path, trial_key: str, generation: int, delay_s: float = 2.0, timeout_s: float = 300):
-        self.stages, self.delay_s, self.timeout_s = Path(stages), delay_s, timeout_s
+    The holder is frozen (SIGSTOP) the moment its claim is seen, so how fast the machine trains
+    cannot let the generation finish first (on CI a tiny generation took under the 2 s the first
+    version waited); it is then checked to be unfinished and SIGKILLed. `killed` is the pid, or
+    None with `missed` saying why."""
+
+    def __init__(self, stages: Path, trial_key: str, generation: int, timeout_s: float = 300):
+        self.stages, self.timeout_s = Path(stages), timeout_s
         self._holder = re.compile(rf"^trial {re.escape(trial_key)} \(generation {generation}\) on .*, pid (\d+),")
         self.killed: int | None = None  # the pid killed
+        self.missed = f"no claim of generation {generation} by {trial_key} seen in {timeout_s:.0f} s"
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._watch, daemon=True)
 
@@ -44,10 +50,19 @@ class TrialKiller:
                 except OSError:
                     continue
                 if match:
-                    self._stop.wait(self.delay_s)  # let the generation get going
-                    if (self.stages / lock.stem).exists():
-                        raise AssertionError(f"{lock.stem} was stored before the kill; lower delay_s")
-                    self.killed = int(match.group(1))
-                    os.kill(self.killed, signal.SIGKILL)
+                    self._kill(int(match.group(1)), lock)
                     return
-            self._stop.wait(0.05)
+            self._stop.wait(0.02)
+
+    def _kill(self, pid: int, lock: Path) -> None:
+        try:
+            os.kill(pid, signal.SIGSTOP)  # frozen where it is: it can neither finish nor clean up
+        except ProcessLookupError:
+            self.missed = f"pid {pid} (the holder of {lock.name}) was gone before the kill"
+            return
+        if (self.stages / lock.stem).exists():
+            self.missed = f"{lock.stem} was stored before the kill"
+            os.kill(pid, signal.SIGCONT)
+            return
+        os.kill(pid, signal.SIGKILL)
+        self.killed = pid

@@ -34,7 +34,7 @@ def test_trial_killed_mid_generation_resumes_at_that_generation(faulty_sweep):
     tmp_path, out, killer = faulty_sweep
     assert "1 trial(s) failed" in out.stderr  # isear_hot's (test_a_diverging_trial_...), not this one
     stages = tmp_path / "runs" / "fault" / "stages"
-    assert killer.killed is not None  # the trial's process was SIGKILLed while generation 2 ran
+    assert killer.killed is not None, killer.missed  # the trial's process was SIGKILLed while generation 2 ran
     trained = (stages / "trained.log").read_text().split()
     assert [k[:2] for k in trained] == ["g1", "g2", "g3"]  # generation 1 was not trained again
     client, runs = mlflow_runs(tmp_path, "fault")
