@@ -53,7 +53,10 @@ class ChainKind:
                 f"{gpus:g} GPU(s), so no trial could start; {fix}")
 
     def summary(self, plan: TrialPlan) -> dict:
-        return {"model": plan.stages[0].data.model, "train_overrides": dict(plan.method.train)}
+        out = {"model": plan.stages[0].data.model, "train_overrides": dict(plan.method.train)}
+        if plan.method.teacher.kind == "lcl":  # what each anchor is contrasted with (docs/method.md, LCL)
+            out["lcl_second_view"] = plan.method.teacher.lcl_second_view
+        return out
 
     def planned_run(self, plan: TrialPlan, spec_name: str) -> PlannedRun:
         """The trial's MLflow run as the driver creates it: tags to filter and group by, params."""

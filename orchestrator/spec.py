@@ -20,6 +20,7 @@ from trainables.data import DATASETS, DataError, UserDatasetSpec, check_files
 from trainables.llm.generate import local_folder_problem
 from trainables.llm.methods import OPTIONS as LLM_OPTIONS, LLMMethodConfig
 from trainables.methods.registry import METHODS, DistillConfig, MethodConfig, MixupConfig, get_method, list_methods
+from trainables.methods.synonyms import wordnet_problem
 from trainables.models import PACKAGED_MINILM
 from trainables.stage import OODConfig
 from trainables.train import TrainConfig
@@ -411,7 +412,12 @@ def _model(name: str, where: str = "model") -> str:
 
 
 def check_spec_data(spec: SweepSpec) -> None:
-    """Every data file the sweep reads exists, checked before Ray starts."""
+    """Every data file the sweep reads exists, checked before Ray starts: the datasets', and
+    WordNet for an LCL row's synonym copies (trainables/methods/synonyms.py)."""
+    for i, method in enumerate(spec.methods):
+        if method.kind == "chain" and method.teacher.kind == "lcl" and method.teacher.lcl_second_view == "synonym":
+            if problem := wordnet_problem():
+                _fail(f"methods[{i}] ({method.name}): teacher.lcl_second_view synonym", problem)
     for i, entry in enumerate(spec.datasets):
         for role, source in (("name", entry.source), ("ood", entry.ood)):
             if source is None:

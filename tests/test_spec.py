@@ -153,8 +153,8 @@ def test_dry_run_json(data_root):
     lcl = [t for t in plan["trials"] if t["method"] == "electra_lcl"]
     assert len(lcl) == 15 and {t["model"] for t in lcl} == {"google/electra-base-discriminator"}
     assert lcl[0]["train_overrides"] == {"batch_size": 10, "epochs": 5, "grad_clip": 1.0, "lr": 2e-5,
-                                         "weight_decay": 0.01}
-    assert all(t["generations"] == 1 and len(t["stages"]) == 1 for t in lcl)
+                                         "weight_decay": 0.01, "group_by_length": False, "select": "val_accuracy"}
+    assert all(t["generations"] == 1 and len(t["stages"]) == 1 and t["lcl_second_view"] == "synonym" for t in lcl)
     assert {t["model"] for t in plan["trials"] if t["method"] != "electra_lcl" and "shots_per_class" not in t} == {"roberta-base"}
     assert plan["resources"]["gpus_per_trial"] > 0
 
