@@ -112,7 +112,10 @@ class LLMKind:
                 "resources.gpus_per_llm_trial: 0 to generate on the CPU (only for tiny models)")
 
     def summary(self, plan: LLMTrialPlan) -> dict:
-        return {"model": plan.method.model, "shots_per_class": plan.method.shots_per_class}
+        out = {"model": plan.method.model, "shots_per_class": plan.method.shots_per_class}
+        if plan.method.shots_per_class:
+            out["examples_from"] = plan.method.examples_from
+        return out
 
     def planned_run(self, plan: LLMTrialPlan, spec_name: str) -> PlannedRun:
         from orchestrator.tracking import KIND_TAG, PlannedRun
@@ -122,7 +125,8 @@ class LLMKind:
                 "emocal.ece": "raw", "emocal.report_generation": "best", KIND_TAG: LLMTrialPlan.kind}
         params = {"seed": plan.seed, "dataset": plan.dataset, "method": m.name, "model": m.model,
                   "shots_per_class": m.shots_per_class, "prompts": m.prompts, "max_new_tokens": m.max_new_tokens,
-                  "batch_size": m.batch_size, "max_eval": stage.data.max_eval or "", "spec": spec_name,
+                  "batch_size": m.batch_size, "examples_from": m.examples_from,
+                  "max_eval": stage.data.max_eval or "", "spec": spec_name,
                   "n_bins": stage.n_bins}
         return PlannedRun(plan.key, plan.fingerprint, tags, params)
 

@@ -134,7 +134,7 @@ def test_a_student_key_does_not_depend_on_the_chain_length():
 
 
 # LLM stages (trainables/llm/stage.py): the same two guards, against LLM_STAGE_FORMAT_VERSION
-LLM_PINNED_SCHEMA = {1: "f83191951b82228b"}
+LLM_PINNED_SCHEMA = {1: "f83191951b82228b", 2: "c5654dc617e86996"}
 LLM_STAGE = LLMStageSpec(seed=0, data=DATA, llm=LLMSettings(shots_per_class=2))
 
 
