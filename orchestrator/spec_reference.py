@@ -29,7 +29,7 @@ from pathlib import Path
 from orchestrator import spec as spec_module
 from orchestrator.spec import PAPER_DEFAULTS, DataSettings, Resources, parse_spec
 from trainables.data import DATASETS, UserDatasetSpec
-from trainables.llm.methods import LLM_PRESETS, OPTIONS as LLM_OPTIONS, LLMMethodConfig
+from trainables.llm.methods import EXAMPLE_SOURCES, LLM_PRESETS, OPTIONS as LLM_OPTIONS, LLMMethodConfig
 from trainables.methods.registry import (DISTILL_KINDS, LCL_SECOND_VIEWS, MIXUP_KINDS, PRESETS, DistillConfig,
                                          MethodConfig, MixupConfig)
 from trainables.stage import OODConfig
@@ -167,6 +167,7 @@ RANGES: dict[tuple[str, str], Allowed] = {
     ("llm", "prompts"): Allowed(">= 1; 1 when zero-shot; at most the spec's number of seeds", reject=(0, 4), accept=(1, 3)),
     ("llm", "max_new_tokens"): at_least(1),
     ("llm", "batch_size"): at_least(1),
+    ("llm", "examples_from"): one_of(*EXAMPLE_SOURCES),
 }
 
 

@@ -167,7 +167,7 @@ class LabelAwareContrastiveTask:
 
     lambda 0.5 and tau 0.3 are their config's. Only the model is kept and evaluated.
 
-    The second view (docs/method.md, Departures of the baselines): their step is the batch's b texts
+    The second view (docs/method.md, LCL): their step is the batch's b texts
     and a WordNet-synonym copy of each, 2b sequences through both networks, CE and LCL on all of
     them, so every anchor has its copy as a positive. `second_view="synonym"` does that with
     `copies` (row i the copy of training row i, trainables/methods/synonyms.py); "dropout" sends

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 MIXUP_KINDS = ("none", "rand", "ea", "sim", "lcl")
 DISTILL_KINDS = ("none", "sd", "csd")
-# an LCL anchor's second view (docs/method.md, Departures of the baselines): the original's WordNet
+# an LCL anchor's second view (docs/method.md, LCL): the original's WordNet
 # synonym copy, a second dropout pass (SimCSE), or none (the batch alone)
 LCL_SECOND_VIEWS = ("synonym", "dropout", "none")
 

@@ -1,8 +1,8 @@
 """The Electra+LCL row's second view: a WordNet-synonym copy of every training text.
 
-docs/method.md, LCL, and its departures: the original (Suresh and Ong 2021) pairs every
-training text with a copy made once, before training, by nlpaug's `SynonymAug(aug_src="wordnet")`
-at its defaults. That augmenter replaces ceil(30%) of a text's tokens, at least 1 and at most 10
+docs/method.md, LCL, and docs/method.md, Departures of the baselines: the original (Suresh and
+Ong 2021) pairs every training text with a copy made once, before training, by nlpaug's
+`SynonymAug(aug_src="wordnet")` at its defaults. That augmenter replaces ceil(30%) of a text's tokens, at least 1 and at most 10
 (punctuation counts as tokens but is never picked, nor are determiners), each by a lemma drawn at
 random from the WordNet synsets of the word (not the word itself, `_` and `-` written as spaces,
 capitalised like the word). Here the same recipe is written afresh, seeded (the original's draw
