@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 # where the OOD test prompts' few-shot examples come from (docs/method.md, LLM baselines)
+_FEW_SHOT = "3 few-shot prompts of 2 examples per class (A.5), drawn from the ID training split, for the OOD test too"
 EXAMPLE_SOURCES = ("id_train", "ood_pool")
 LLAMA3_8B = "meta-llama/Meta-Llama-3-8B-Instruct"
 GEMMA2_9B = "google/gemma-2-9b-it"
@@ -78,10 +79,10 @@ LLM_PRESETS: dict[str, LLMMethodConfig] = {
                         paper_row="llama3-8b(zs)"),
         LLMMethodConfig("gemma2_9b_zs", "Gemma 2 9B it, zero-shot prompt (A.5)", GEMMA2_9B,
                         paper_row="gemma2-9b-it(zs)"),
-        LLMMethodConfig("llama3_8b_fs", "Llama 3 8B Instruct, 3 few-shot prompts of 2 examples per class (A.5)",
-                        LLAMA3_8B, shots_per_class=2, prompts=3, paper_row="llama3-8b(fs-3prompts)"),
-        LLMMethodConfig("gemma2_9b_fs", "Gemma 2 9B it, 3 few-shot prompts of 2 examples per class (A.5)",
-                        GEMMA2_9B, shots_per_class=2, prompts=3, paper_row="gemma2-9b(fs-3prompts)"),
+        LLMMethodConfig("llama3_8b_fs", f"Llama 3 8B Instruct, {_FEW_SHOT}", LLAMA3_8B, shots_per_class=2, prompts=3,
+                        paper_row="llama3-8b(fs-3prompts)"),
+        LLMMethodConfig("gemma2_9b_fs", f"Gemma 2 9B it, {_FEW_SHOT}", GEMMA2_9B, shots_per_class=2, prompts=3,
+                        paper_row="gemma2-9b(fs-3prompts)"),
     ]
 }
 OPTIONS = ("model", "shots_per_class", "prompts", "max_new_tokens", "batch_size", "examples_from")
