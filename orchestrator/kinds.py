@@ -72,9 +72,12 @@ class ChainKind:
             "generations": len(plan.stages), "scale_student": m.distill.scale_student,
             "post_hoc_ts": m.post_hoc_ts, "model": first.data.model, "max_length": first.data.max_length,
             "epochs": first.train.epochs, "batch_size": first.train.batch_size, "lr": first.train.lr,
+            "select": first.train.select, "group_by_length": first.train.group_by_length,
             "ood_percents": ",".join(f"{p:g}" for p in first.ood.percents) if first.ood else "",
             "spec": spec_name, "n_bins": first.n_bins,
         }
+        if m.teacher.kind == "lcl":
+            params["lcl_second_view"] = m.teacher.lcl_second_view
         return PlannedRun(plan.key, plan.fingerprint, tags, params)
 
     def run(self, plan: TrialPlan, store: StageStore, settings: TrialSettings) -> None:

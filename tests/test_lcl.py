@@ -298,9 +298,14 @@ def test_the_electra_lcl_row_trains_as_its_authors_did(tiny_model, data_root, wo
     draw; the CE row's, grouped by length, are not."""
     raw = lcl_raw(tiny_model, tiny_model)
     raw["train"]["group_by_length"] = True
-    ce, lcl = (p.stages[0] for p in build_plan(parse_spec(raw, data_root=str(data_root))))
+    plans = build_plan(parse_spec(raw, data_root=str(data_root)))
+    ce, lcl = (p.stages[0] for p in plans)
     assert (lcl.train.group_by_length, lcl.train.select, lcl.teacher.lcl_second_view) == (False, "val_accuracy", "synonym")
     assert (ce.train.group_by_length, ce.train.select) == (True, "val_macro_f1")
+    from orchestrator.kinds import kind_of  # the trial's MLflow params say so too
+
+    params = kind_of(plans[1]).planned_run(plans[1], "t").params
+    assert (params["group_by_length"], params["select"], params["lcl_second_view"]) == (False, "val_accuracy", "synonym")
     lengths = np.arange(2000)  # every row its own length: a batch's spread says how it was drawn
 
     def median_spread(cfg):
