@@ -5,8 +5,9 @@ somewhere else trains every stage again and its finished stages never reach the 
 with other data files or another emocal version trains different numbers under the same keys; a
 node without the model fails hours in. So before any trial starts, a zero-CPU task pinned to each
 alive node reads a marker the driver wrote into the run folder, fingerprints the data files,
-resolves every model the sweep loads (the sweep's and any method's own) and reports the package version; the sweep refuses to start while any node
-differs. The code reaches the workers through the image or install (docker/, or the same venv
+resolves every model the sweep loads (the sweep's and any method's own), looks for WordNet when
+an Electra+LCL row makes synonym copies, and reports the package version; the sweep refuses to
+start while any node differs. The code reaches the workers through the image or install (docker/, or the same venv
 path on every node), not Ray's runtime environment.
 """
 from __future__ import annotations
@@ -31,6 +32,7 @@ class Expected:
     data: dict[str, tuple]  # dataset name -> (source, data_root, split_seed, fingerprint on the driver)
     models: tuple[str, ...]  # the sweep's model and every method's own (electra_lcl's)
     version: str
+    wordnet: bool = False  # the sweep makes synonym copies (trainables/methods/synonyms.py)
 
 
 def probe(expected: Expected) -> dict:
@@ -58,6 +60,10 @@ def probe(expected: Expected) -> dict:
             seen["models"][model] = "ok" if not local or Path(path).is_dir() else f"{path} is not a folder here"
         except Exception as exc:  # noqa: BLE001
             seen["models"][model] = str(exc)
+    if expected.wordnet:
+        from trainables.methods.synonyms import wordnet_problem
+
+        seen["wordnet"] = wordnet_problem() or "ok"
     seen["version"] = package_version()
     return seen
 
@@ -78,13 +84,15 @@ def problems(expected: Expected, node: str, seen: dict) -> list[str]:
         if seen["models"].get(model) != "ok":
             out.append(f"{where} cannot load model {model}: {seen['models'].get(model)}; install it at the same "
                        "path on every node")
+    if expected.wordnet and seen.get("wordnet") != "ok":
+        out.append(f"{where} cannot make the LCL row's synonym copies: {seen.get('wordnet')}")
     if seen["version"] != expected.version:
         out.append(f"{where} runs emocal {seen['version']}, the driver {expected.version}: install the same "
                    "version on every node (the same image, docker/)")
     return out
 
 
-def check_nodes(run_dir: Path, data: dict[str, tuple], models: tuple[str, ...]) -> int:
+def check_nodes(run_dir: Path, data: dict[str, tuple], models: tuple[str, ...], wordnet: bool = False) -> int:
     """Probe every alive node of the connected Ray cluster; raise ClusterError naming each failing one.
 
     Returns how many nodes were checked.
@@ -96,7 +104,7 @@ def check_nodes(run_dir: Path, data: dict[str, tuple], models: tuple[str, ...]) 
     marker = f".node-check-{os.getpid()}"
     token = secrets.token_hex(8)
     (run_dir / marker).write_text(token)
-    expected = Expected(str(run_dir), marker, token, data, models, package_version())
+    expected = Expected(str(run_dir), marker, token, data, models, package_version(), wordnet)
     try:
         nodes = [n["NodeID"] for n in ray.nodes() if n.get("Alive")]
         remote = ray.remote(num_cpus=0)(probe)

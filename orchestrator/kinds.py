@@ -53,7 +53,10 @@ class ChainKind:
                 f"{gpus:g} GPU(s), so no trial could start; {fix}")
 
     def summary(self, plan: TrialPlan) -> dict:
-        return {"model": plan.stages[0].data.model, "train_overrides": dict(plan.method.train)}
+        out = {"model": plan.stages[0].data.model, "train_overrides": dict(plan.method.train)}
+        if plan.method.teacher.kind == "lcl":  # what each anchor is contrasted with (docs/method.md, LCL)
+            out["lcl_second_view"] = plan.method.teacher.lcl_second_view
+        return out
 
     def planned_run(self, plan: TrialPlan, spec_name: str) -> PlannedRun:
         """The trial's MLflow run as the driver creates it: tags to filter and group by, params."""
@@ -69,9 +72,12 @@ class ChainKind:
             "generations": len(plan.stages), "scale_student": m.distill.scale_student,
             "post_hoc_ts": m.post_hoc_ts, "model": first.data.model, "max_length": first.data.max_length,
             "epochs": first.train.epochs, "batch_size": first.train.batch_size, "lr": first.train.lr,
+            "select": first.train.select, "group_by_length": first.train.group_by_length,
             "ood_percents": ",".join(f"{p:g}" for p in first.ood.percents) if first.ood else "",
             "spec": spec_name, "n_bins": first.n_bins,
         }
+        if m.teacher.kind == "lcl":
+            params["lcl_second_view"] = m.teacher.lcl_second_view
         return PlannedRun(plan.key, plan.fingerprint, tags, params)
 
     def run(self, plan: TrialPlan, store: StageStore, settings: TrialSettings) -> None:
@@ -109,7 +115,10 @@ class LLMKind:
                 "resources.gpus_per_llm_trial: 0 to generate on the CPU (only for tiny models)")
 
     def summary(self, plan: LLMTrialPlan) -> dict:
-        return {"model": plan.method.model, "shots_per_class": plan.method.shots_per_class}
+        out = {"model": plan.method.model, "shots_per_class": plan.method.shots_per_class}
+        if plan.method.shots_per_class:
+            out["examples_from"] = plan.method.examples_from
+        return out
 
     def planned_run(self, plan: LLMTrialPlan, spec_name: str) -> PlannedRun:
         from orchestrator.tracking import KIND_TAG, PlannedRun
@@ -119,7 +128,8 @@ class LLMKind:
                 "emocal.ece": "raw", "emocal.report_generation": "best", KIND_TAG: LLMTrialPlan.kind}
         params = {"seed": plan.seed, "dataset": plan.dataset, "method": m.name, "model": m.model,
                   "shots_per_class": m.shots_per_class, "prompts": m.prompts, "max_new_tokens": m.max_new_tokens,
-                  "batch_size": m.batch_size, "max_eval": stage.data.max_eval or "", "spec": spec_name,
+                  "batch_size": m.batch_size, "examples_from": m.examples_from,
+                  "max_eval": stage.data.max_eval or "", "spec": spec_name,
                   "n_bins": stage.n_bins}
         return PlannedRun(plan.key, plan.fingerprint, tags, params)
 

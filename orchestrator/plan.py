@@ -85,7 +85,7 @@ def llm_trial_plans(spec: SweepSpec, entry: DatasetEntry, method: LLMMethodConfi
     """One trial per prompt: zero-shot runs once (greedy), few-shot prompt i draws with the i-th seed."""
     data = dataclasses.replace(data, model=method.model)
     settings = LLMSettings(shots_per_class=method.shots_per_class, max_new_tokens=method.max_new_tokens,
-                           batch_size=method.batch_size)
+                           batch_size=method.batch_size, examples_from=method.examples_from)
     return [LLMTrialPlan(seed=seed, dataset=entry.name, method=method,
                          stages=(LLMStageSpec(seed=seed, data=data, llm=settings, n_bins=spec.n_bins, device=spec.device),))
             for seed in spec.seeds[:method.prompts]]

@@ -109,6 +109,13 @@ def _unusable(r: MethodResult, split: str) -> str:
     return f"{r.counts[split + '_unusable']}/{r.counts[split + '_answers']}"
 
 
+# docs/method.md, LLM baselines: the paper does not say where its few-shot examples come from
+FEW_SHOT_FOOTNOTE = ("Few-shot rows draw each prompt's 2 examples per class from the ID training split and use the "
+                     "same examples for the OOD test texts (the paper does not say which it used); a row with "
+                     "`examples_from: ood_pool` draws the OOD test prompts' examples from the OOD dataset's pool "
+                     "(its MLflow params say which).")
+
+
 def _llm_tables(buf: io.StringIO, dataset: str, rows: list[MethodResult]) -> None:
     """The LLM rows that ran of Tables 1 and 2 for one dataset, the paper's first; unusable answers
     (all prompts together) beside each cell."""
@@ -116,8 +123,9 @@ def _llm_tables(buf: io.StringIO, dataset: str, rows: list[MethodResult]) -> Non
     methods = [m for m in LLM_PRESETS if m in ran] + sorted(set(ran) - set(LLM_PRESETS))
     buf.write(f"\n### {dataset}: LLM baselines (Table 1 layout: ID test; Table 2 layout: OOD test without "
               "fine-tuning)\n\nCells are mean±std over a row's prompts (few-shot: one seed per prompt; "
-              "zero-shot: one greedy run). Unusable: answers that named no label or gave no readable confidence, "
-              "of all answers, scored as wrong with confidence 1/K.\n\n")
+              "zero-shot: one greedy run). Unusable: answers that named no label, of all answers, scored as wrong "
+              "with confidence 1/K (an answer with a label but no readable confidence keeps its label, with "
+              "confidence 1/K; counted below).\n\n")
     buf.write("| method | paper row | prompts | ID F1 macro (weighted) | ID ECE | ID unusable | paper ID F1 (w) / ECE | "
               "OOD F1 macro (weighted) | OOD ECE | OOD unusable | paper OOD F1 (w) / ECE |\n"
               "|---|---|---|---|---|---|---|---|---|---|---|\n")
@@ -128,6 +136,14 @@ def _llm_tables(buf: io.StringIO, dataset: str, rows: list[MethodResult]) -> Non
         buf.write(f"| {method} | {row} | {r.seeds} | {_f1_cell(r, 'id')} | {_pm(r.cells['id_ece'])} | "
                   f"{_unusable(r, 'test')} | {paper['paper_id']} | {_f1_cell(r, 'ood_noft')} | "
                   f"{_pm(r.cells['ood_noft_ece'])} | {_unusable(r, 'ood')} | {paper['paper_ood_noft']} |\n")
+    buf.write("\nPer row, ID / OOD: answers with a label but no readable confidence; answers cut at max_new_tokens "
+              "(all the new tokens used, no end), and of those the ones the cut left without an answer.\n\n")
+    for method in methods:
+        c = ran[method].counts
+        buf.write(f"- {method}: no confidence {c.get('test_bad_confidence', 0)} / {c.get('ood_bad_confidence', 0)}; "
+                  f"cut {c.get('test_cut', 0)} / {c.get('ood_cut', 0)}, without an answer "
+                  f"{c.get('test_cut_no_answer', 0)} / {c.get('ood_cut_no_answer', 0)}\n")
+    buf.write(f"\n{FEW_SHOT_FOOTNOTE}\n")
 
 
 def _reference_table(buf: io.StringIO, dataset: str, methods: list[str]) -> None:

@@ -38,7 +38,9 @@ __all__ = [
 ECE_TAG, PICK_TAG = "emocal.ece", "emocal.report_generation"  # set by the sweep on each trial's run
 ID_METRICS = ("val_macro_f1", "test_macro_f1", "test_weighted_f1", "test_ece", "test_ece_ts")
 OOD_BASE = ("ood_macro_f1", "ood_weighted_f1", "ood_ece")
-LLM_COUNTS = ("test_unusable", "test_answers", "ood_unusable", "ood_answers")  # summed over a row's prompts
+# summed over a row's prompts (trainables/llm/score.py and stage.py, cut_counts)
+LLM_COUNTS = ("test_unusable", "test_answers", "ood_unusable", "ood_answers", "test_bad_confidence",
+              "ood_bad_confidence", "test_cut", "test_cut_no_answer", "ood_cut", "ood_cut_no_answer")
 CHAIN, LLM = "chain", "llm"  # a run's kind (its KIND_TAG; absent means a chain's)
 SEED_MEAN, PER_SEED = "seed-mean", "per-seed"
 # summary cell -> the row's metric (None: the ID ECE, raw or scaled as the method is reported)

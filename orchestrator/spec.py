@@ -20,6 +20,7 @@ from trainables.data import DATASETS, DataError, UserDatasetSpec, check_files
 from trainables.llm.generate import local_folder_problem
 from trainables.llm.methods import OPTIONS as LLM_OPTIONS, LLMMethodConfig
 from trainables.methods.registry import METHODS, DistillConfig, MethodConfig, MixupConfig, get_method, list_methods
+from trainables.methods.synonyms import wordnet_problem
 from trainables.models import PACKAGED_MINILM
 from trainables.stage import OODConfig
 from trainables.train import TrainConfig
@@ -410,8 +411,18 @@ def _model(name: str, where: str = "model") -> str:
     return name
 
 
+def wordnet_methods(spec: SweepSpec) -> list[int]:
+    """The indices of the methods whose stages read WordNet (an LCL row's synonym copies)."""
+    return [i for i, m in enumerate(spec.methods)
+            if m.kind == "chain" and m.teacher.kind == "lcl" and m.teacher.lcl_second_view == "synonym"]
+
+
 def check_spec_data(spec: SweepSpec) -> None:
-    """Every data file the sweep reads exists, checked before Ray starts."""
+    """Every data file the sweep reads exists, checked before Ray starts: the datasets', and
+    WordNet for an LCL row's synonym copies (trainables/methods/synonyms.py)."""
+    for i in wordnet_methods(spec)[:1]:
+        if problem := wordnet_problem():
+            _fail(f"methods[{i}] ({spec.methods[i].name}): teacher.lcl_second_view synonym", problem)
     for i, entry in enumerate(spec.datasets):
         for role, source in (("name", entry.source), ("ood", entry.ood)):
             if source is None:

@@ -29,10 +29,11 @@ from pathlib import Path
 from orchestrator import spec as spec_module
 from orchestrator.spec import PAPER_DEFAULTS, DataSettings, Resources, parse_spec
 from trainables.data import DATASETS, UserDatasetSpec
-from trainables.llm.methods import LLM_PRESETS, OPTIONS as LLM_OPTIONS, LLMMethodConfig
-from trainables.methods.registry import DISTILL_KINDS, MIXUP_KINDS, PRESETS, DistillConfig, MethodConfig, MixupConfig
+from trainables.llm.methods import EXAMPLE_SOURCES, LLM_PRESETS, OPTIONS as LLM_OPTIONS, LLMMethodConfig
+from trainables.methods.registry import (DISTILL_KINDS, LCL_SECOND_VIEWS, MIXUP_KINDS, PRESETS, DistillConfig,
+                                         MethodConfig, MixupConfig)
 from trainables.stage import OODConfig
-from trainables.train import TrainConfig
+from trainables.train import SELECT, TrainConfig
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "spec.md"
 COMMAND = "python -m orchestrator.spec_reference > docs/spec.md"
@@ -135,7 +136,7 @@ RANGES: dict[tuple[str, str], Allowed] = {
     ("train", "batch_size"): at_least(1),
     ("train", "eval_batch_size"): at_least(1),
     ("train", "lr"): above(0.0),
-    ("train", "select"): one_of("val_macro_f1", "val_loss", "last"),
+    ("train", "select"): one_of(*SELECT),
     ("ood", "percents"): Allowed("each in (0, 100]", reject=([0.0], [100.5]), accept=([100.0], [0.5])),
     ("resources", "cpus_per_trial"): above(0.01),
     ("resources", "gpus_per_trial"): Allowed(">= 0; above 1 a whole number", reject=(-0.25, 1.5), accept=(0.0, 0.25, 2.0)),
@@ -157,6 +158,7 @@ RANGES: dict[tuple[str, str], Allowed] = {
     ("teacher", "main_weight"): unit_interval(low_open=True),
     ("teacher", "lcl_ce_weight"): unit_interval(low_open=False),
     ("teacher", "lcl_temperature"): above(0.0),
+    ("teacher", "lcl_second_view"): one_of(*LCL_SECOND_VIEWS),
     ("distill", "kind"): one_of(*DISTILL_KINDS),
     ("distill", "generations"): Allowed(">= 2 with `sd` or `csd` (it counts the teacher); 1 or null with `none`",
                                         reject=(1,), accept=(2, None)),
@@ -165,6 +167,7 @@ RANGES: dict[tuple[str, str], Allowed] = {
     ("llm", "prompts"): Allowed(">= 1; 1 when zero-shot; at most the spec's number of seeds", reject=(0, 4), accept=(1, 3)),
     ("llm", "max_new_tokens"): at_least(1),
     ("llm", "batch_size"): at_least(1),
+    ("llm", "examples_from"): one_of(*EXAMPLE_SOURCES),
 }
 
 

@@ -249,11 +249,12 @@ def check_setup(spec: SweepSpec, folder: RunFolder, options: SweepOptions) -> No
     import ray
 
     from orchestrator.cluster import check_nodes
+    from orchestrator.spec import wordnet_methods
 
     check_resources(spec, ray.cluster_resources(), bool(options.address))
     if options.address:  # every node sees the run folder, the same data, model and version
         models = tuple(sorted({spec.model} | {m.model for m in spec.methods if m.model is not None}))
-        nodes = check_nodes(folder.path, _data_sources(spec), models)
+        nodes = check_nodes(folder.path, _data_sources(spec), models, wordnet=bool(wordnet_methods(spec)))
         print(f"cluster check: {nodes} node(s) see the run folder, the same data, model and emocal version",
               flush=True)
 

@@ -44,6 +44,22 @@ def data_root() -> Path:
     return require_data_root()
 
 
+def require_wordnet() -> None:
+    """WordNet 3.0 for the Electra+LCL row's synonym copies; without it the tests that need it
+    skip, saying how to install it, or fail the run under CI=true (.ci/run installs it)."""
+    from trainables.methods.synonyms import wordnet_problem
+
+    if problem := wordnet_problem():
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"{problem} (CI=true: the tests that need WordNet must run, not skip)", pytrace=False)
+        pytest.skip(problem)
+
+
+@pytest.fixture(scope="session")
+def wordnet() -> None:
+    require_wordnet()
+
+
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory) -> str:
     """A folder with a tiny random BERT and the MiniLM tokenizer, loadable by from_pretrained."""

@@ -37,3 +37,12 @@ def test_other_data_another_model_path_or_version_are_each_named(tmp_path, data_
     assert "other data files for isear" in found and "--data-root" in found
     assert f"cannot load model {tmp_path / 'models' / 'roberta'}" in found
     assert "emocal 0.0.0" in found
+
+
+def test_a_node_without_wordnet_is_named_when_an_lcl_row_makes_synonym_copies(tmp_path, data_root, monkeypatch):
+    e = expected(tmp_path, data_root, wordnet=True)
+    monkeypatch.setenv("EMOCAL_WORDNET", str(tmp_path / "no-wordnet"))
+    found = problems(e, "n4", probe(e))
+    assert len(found) == 1 and "node n4" in found[0] and "synonym copies" in found[0]
+    assert "apt-get install wordnet-base" in found[0]
+    assert problems(expected(tmp_path, data_root), "n4", probe(expected(tmp_path, data_root))) == []  # not asked

@@ -2,12 +2,17 @@
 
 The loss is checked against a computation written out per anchor on a 6-sample batch whose
 anchors have one positive, two positives and none; the task trains the weighting network
-with the model; the preset's chain runs on real ISEAR / Emotion-Stimulus with a tiny ELECTRA
-built in the test (its own encoder and training settings, its own data map).
+with the model and gives every anchor a second view (the synonym copy, or a dropout pass); the
+synonym copy follows nlpaug's recipe (on a fake WordNet, and on the real one where installed);
+the preset trains as its authors did (random batches, selection on validation accuracy); the
+preset's chain runs on real ISEAR / Emotion-Stimulus with a tiny ELECTRA built in the test (its
+own encoder and training settings, its own data map).
 """
 from __future__ import annotations
 
 import math
+import random
+import types
 
 import numpy as np
 import pytest
@@ -19,9 +24,10 @@ from tests.test_stage import run_chain, tiny_raw
 from trainables.batching import encode
 from trainables.methods import get_method
 from trainables.methods.losses import LabelAwareContrastiveTask, label_aware_contrastive_loss
+from trainables.methods.synonyms import SynonymCopier
 from trainables.models import build_model, load_tokenizer
 from trainables.store import StageStore
-from trainables.train import TrainConfig, train
+from trainables.train import TrainConfig, epoch_batches, train
 
 # unit vectors, so s_ij = f_i . f_j / tau is easy to write down
 FEATURES = [(1.0, 0.0), (0.0, 1.0), (0.6, 0.8), (0.8, -0.6), (-1.0, 0.0), (0.0, -1.0)]
@@ -122,7 +128,7 @@ def lcl_raw(model: str, electra: str, **method) -> dict:
     return raw
 
 
-def test_electra_lcl_chain_on_real_data(tiny_model, tiny_electra, data_root, tmp_path):
+def test_electra_lcl_chain_on_real_data(tiny_model, tiny_electra, data_root, wordnet, tmp_path):
     """One generation on its own encoder and settings, its own data map, OOD fine-tuning, raw ECE."""
     spec = parse_spec(lcl_raw(tiny_model, tiny_electra, train={"epochs": 2}), data_root=str(data_root))
     ce, lcl = build_plan(spec)
@@ -139,13 +145,14 @@ def test_electra_lcl_chain_on_real_data(tiny_model, tiny_electra, data_root, tmp
     metrics = result["metrics"]
     for name in ("test_macro_f1", "test_ece", "ood_macro_f1", "ood_ft1_macro_f1", "ood_ft1_ece"):
         assert np.isfinite(metrics[name]), name
+    assert metrics["train_lcl_positive_share"] == 1.0  # the synonym copy: every anchor had a positive
     assert len(result["history"]) == 2
     assert "gold_probs" in store.load_arrays(stage.key())  # it mapped its own run
     (again,) = run_chain(lcl, StageStore(tmp_path / "again"))  # same seed, same machine: same numbers
     assert again["metrics"] == {k: v for k, v in metrics.items()}
 
 
-def test_a_methods_encoder_and_training_settings_are_in_its_stage_keys(tiny_model, tiny_electra, data_root):
+def test_a_methods_encoder_and_training_settings_are_in_its_stage_keys(tiny_model, tiny_electra, data_root, wordnet):
     """Two methods on different encoders never share a stage, nor on different settings."""
     same = parse_spec(lcl_raw(tiny_model, tiny_model), data_root=str(data_root))
     other = parse_spec(lcl_raw(tiny_model, tiny_electra), data_root=str(data_root))
@@ -161,15 +168,16 @@ def test_a_methods_encoder_and_training_settings_are_in_its_stage_keys(tiny_mode
     ({"train": {"epochs": 0}}, r"methods\[1\]\.train: epochs must be >= 1"),
     ({"train": [10, 5]}, r"methods\[1\]\.train: expected a mapping of training settings"),
     ({"teacher": {"lcl_temperature": 0.0}}, r"methods\[1\]: .*lcl_temperature must be > 0"),
+    ({"teacher": {"lcl_second_view": "copy"}}, r"methods\[1\]: .*lcl_second_view must be one of synonym, dropout"),
 ])
-def test_bad_method_settings_name_the_key(tiny_model, data_root, method, message):
+def test_bad_method_settings_name_the_key(tiny_model, data_root, wordnet, method, message):
     raw = tiny_raw(tiny_model, [])
     raw["methods"] = ["ce", {"name": "lcl_bad", "base": "electra_lcl", **method}]
     with pytest.raises(SpecError, match=message):
         parse_spec(raw, data_root=str(data_root))
 
 
-def test_the_readme_lcl_variant_parses_as_documented(tiny_model, data_root):
+def test_the_readme_lcl_variant_parses_as_documented(tiny_model, data_root, wordnet):
     """The user guide's example of a method with its own encoder and settings means what it says."""
     import re
     from pathlib import Path
@@ -183,3 +191,125 @@ def test_the_readme_lcl_variant_parses_as_documented(tiny_model, data_root):
     stage = plan.stages[0]
     assert stage.data.model == "packaged:all-MiniLM-L6-v2" and stage.teacher.kind == "lcl"
     assert (stage.train.epochs, stage.train.batch_size) == (3, 10)
+
+
+# ----------------------------------------------------------------------------- the second view
+
+TEXTS = ["I was so happy today", "A dog bit me", "He lied to me"]
+COPIES = ["I was so glad today", "A hound bit me", "He lied to myself"]
+
+
+@pytest.mark.parametrize("view", ["synonym", "dropout"])
+def test_with_a_second_view_every_anchor_of_a_batch_has_a_positive(tiny_electra, view):
+    """Three texts of three labels: alone, no anchor has a positive and LCL adds nothing; with the
+    original's second view, each text's copy is its positive, so all 6 anchors contribute."""
+    tokenizer = load_tokenizer(tiny_electra)
+    data = encode(TEXTS, [0, 1, 2], tokenizer, 16)
+    copies = encode(COPIES, [0, 1, 2], tokenizer, 16) if view == "synonym" else None
+    model, weighting = build_model(tiny_electra, 3, seed=0), build_model(tiny_electra, 3, seed=1)
+    alone = LabelAwareContrastiveTask(weighting)
+    assert alone(model, data, np.arange(3), 0.0, np.random.default_rng(0))["lcl"].item() == 0.0
+    assert alone.positive_share == 0.0
+    task = LabelAwareContrastiveTask(weighting, second_view=view, copies=copies)
+    out = task(model, data, np.arange(3), 0.0, np.random.default_rng(0))
+    assert out["lcl"].item() > 0 and out["logits"].shape == (3, 3)
+    assert (task.anchors, task.positive_share) == (6, 1.0)
+
+
+def test_the_synonym_view_contrasts_each_row_with_its_own_copy(tiny_electra):
+    """The step's sequences are the rows, then the copies of those rows (not of others), through both
+    networks; CE runs on all of them, as the original's 2b-sequence step."""
+    from trainables.batching import Encoded, collate
+
+    tokenizer = load_tokenizer(tiny_electra)
+    data, copies = encode(TEXTS, [0, 1, 2], tokenizer, 16), encode(COPIES, [0, 1, 2], tokenizer, 16)
+    model, weighting = build_model(tiny_electra, 3, seed=0).eval(), build_model(tiny_electra, 3, seed=1)
+    task = LabelAwareContrastiveTask(weighting, second_view="synonym", copies=copies)
+    rows = np.array([2, 0])
+    with torch.no_grad():
+        out = task(model, data, rows, 0.0, np.random.default_rng(0))
+        both = Encoded(tuple(data.ids[i] for i in rows) + tuple(copies.ids[i] for i in rows),
+                       np.array([2, 0, 2, 0]), data.pad_id)
+        ids, mask = collate(both, np.arange(4), torch.device("cpu"))
+        labels = torch.tensor([2, 0, 2, 0])
+        unit = torch.nn.functional.normalize(model.pooled(ids, mask), dim=-1)
+        expected = label_aware_contrastive_loss(unit, labels, torch.softmax(weighting(ids, mask), -1), 0.3)
+        ce = torch.nn.functional.cross_entropy(model(ids, mask), labels)
+    assert out["lcl"].item() == pytest.approx(expected.item(), rel=1e-5)
+    assert out["ce"].item() == pytest.approx(ce.item(), rel=1e-5)
+    with pytest.raises(ValueError, match="needs `copies`"):
+        LabelAwareContrastiveTask(weighting, second_view="synonym")
+
+
+class FakeWordNet:
+    """synsets(word) -> objects whose lemmas() have a name(), as NLTK's; a fixed little table."""
+
+    TABLE = {"happy": [["happy", "glad"], ["felicitous"]], "dog": [["dog", "hound"]], "ran": [["run", "scat"]],
+             "the": [["the_article"]], "word": [["word", "give-and-take"]], "good": [["good", "full_of_life"]]}
+
+    def synsets(self, word):
+        return [types.SimpleNamespace(lemmas=lambda names=names: [types.SimpleNamespace(name=lambda n=n: n)
+                                                                   for n in names])
+                for names in self.TABLE.get(word, [])]
+
+
+def test_the_synonym_copy_replaces_30_percent_of_the_tokens_by_other_lemmas():
+    """nlpaug's SynonymAug at its defaults: ceil(0.3 * 5 tokens) = 2 of the 3 pickable words (never
+    a determiner or punctuation), each by a lemma that is not the word, capitalised like it, `_`
+    and `-` written as spaces; at most 10 replaced; the text's spacing kept; seeded."""
+    copier = SynonymCopier(FakeWordNet())
+    options = {"happy": {"glad", "felicitous"}, "dog": {"hound"}, "ran": {"run", "scat"}}
+    seen = set()
+    for seed in range(30):
+        words = copier.copy("The happy dog ran!", random.Random(seed)).split(" ")
+        assert words[0] == "The" and words[-1][-1] == "!" and len(words) == 4
+        kept = [w for w, (word, opts) in zip(words[1:], options.items()) if w.rstrip("!") == word]
+        changed = [w.rstrip("!") for w, opts in zip(words[1:], options.values()) if w.rstrip("!") in opts]
+        assert (len(kept), len(changed)) == (1, 2), words
+        seen.add(" ".join(words))
+    assert len(seen) > 3  # the draw varies with the seed
+    assert copier.copy("Happy.", random.Random(0)) in ("Glad.", "Felicitous.")
+    assert copier.copy("good  !", random.Random(0)) == "full of life  !"
+    assert copier.copy(" ".join(["word"] * 40), random.Random(0)).count("give and take") == 10
+    texts = ["The happy dog ran!"] * 3
+    assert copier.copies(texts, seed=5) == copier.copies(texts, seed=5)
+
+
+def test_the_synonym_copy_from_real_wordnet_is_the_same_for_a_seed(wordnet):
+    copier = SynonymCopier()
+    assert "glad" in copier.synonyms("happy") and "happy" not in copier.synonyms("happy")
+    assert "run" in copier.synonyms("ran")  # morphy finds the base form, as WordNet's synsets() does
+    texts = ["I was so happy when my dog came home.", "He lied to me and I felt betrayed."]
+    first = copier.copies(texts, seed=3)
+    assert first == SynonymCopier().copies(texts, seed=3) and first != texts
+
+
+def test_a_missing_wordnet_stops_the_spec_saying_how_to_install_it(tiny_model, data_root, tmp_path, monkeypatch):
+    monkeypatch.setenv("EMOCAL_WORDNET", str(tmp_path))
+    with pytest.raises(SpecError, match=r"lcl_second_view synonym: WordNet 3.0 not found .*apt-get install wordnet-base"):
+        parse_spec(lcl_raw(tiny_model, tiny_model), data_root=str(data_root))
+    # a variant that needs no WordNet parses
+    parse_spec(lcl_raw(tiny_model, tiny_model, teacher={"lcl_second_view": "dropout"}), data_root=str(data_root))
+
+
+def test_the_electra_lcl_row_trains_as_its_authors_did(tiny_model, data_root, wordnet):
+    """Over a sweep that groups batches by length (full_paper.yaml): random batches, the epoch of
+    the best validation accuracy, the synonym copy. Its batches are as spread in length as a random
+    draw; the CE row's, grouped by length, are not."""
+    raw = lcl_raw(tiny_model, tiny_model)
+    raw["train"]["group_by_length"] = True
+    plans = build_plan(parse_spec(raw, data_root=str(data_root)))
+    ce, lcl = (p.stages[0] for p in plans)
+    assert (lcl.train.group_by_length, lcl.train.select, lcl.teacher.lcl_second_view) == (False, "val_accuracy", "synonym")
+    assert (ce.train.group_by_length, ce.train.select) == (True, "val_macro_f1")
+    from orchestrator.kinds import kind_of  # the trial's MLflow params say so too
+
+    params = kind_of(plans[1]).planned_run(plans[1], "t").params
+    assert (params["group_by_length"], params["select"], params["lcl_second_view"]) == (False, "val_accuracy", "synonym")
+    lengths = np.arange(2000)  # every row its own length: a batch's spread says how it was drawn
+
+    def median_spread(cfg):
+        batches = epoch_batches(lengths, lengths, cfg.batch_size, cfg.group_by_length, np.random.default_rng(0))
+        return np.median([np.ptp(lengths[b]) for b in batches])
+
+    assert median_spread(lcl.train) > 1000 and median_spread(ce.train) < 100

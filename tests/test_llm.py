@@ -38,16 +38,45 @@ def test_usable_answers_are_read(answer, label, confidence):
     ("{'prediction': 'happiness', 'confidence': 0.9}", UNKNOWN_LABEL),  # not one of the labels
     ("{'prediction': 'joy or fear', 'confidence': 0.9}", UNKNOWN_LABEL),
     ("{'prediction': ['joy'], 'confidence': 0.9}", UNKNOWN_LABEL),
-    ("{'prediction': 'joy', 'confidence': 'high'}", BAD_CONFIDENCE),
-    ("{'prediction': 'joy', 'confidence': -0.2}", BAD_CONFIDENCE),
-    ("{'prediction': 'joy', 'confidence': 250}", BAD_CONFIDENCE),  # outside [0, 1] and no percentage
-    ("{'prediction': 'joy', 'confidence': true}", BAD_CONFIDENCE),
-    ("{'prediction': 'joy'}", BAD_CONFIDENCE),
     ("{'prediction': 'joy', 'confidence': ", NO_OBJECT),  # cut off by max_new_tokens
+    ("{'prediction': '2. joy', 'confidence': 0.9}", UNKNOWN_LABEL),  # joy is category 1 of the prompt's list
 ])
 def test_unusable_answers_say_why(answer, problem):
     parsed = parse_answer(answer, LABELS)
     assert not parsed.usable and parsed.problem == problem and parsed.label is None and parsed.confidence is None
+
+
+@pytest.mark.parametrize("answer", [
+    "{'prediction': 'joy', 'confidence': 'high'}",
+    "{'prediction': 'joy', 'confidence': -0.2}",
+    "{'prediction': 'joy', 'confidence': 250}",  # outside [0, 1] and no percentage
+    "{'prediction': 'joy', 'confidence': true}",
+    "{'prediction': 'joy'}",
+])
+def test_a_label_without_a_readable_confidence_keeps_its_label(answer):
+    """The prediction is the model's; only the confidence is missing (scored 1/K, counted apart)."""
+    parsed = parse_answer(answer, LABELS)
+    assert (parsed.label, parsed.confidence, parsed.problem) == (0, None, BAD_CONFIDENCE)
+
+
+@pytest.mark.parametrize("prediction, label", [
+    ("4. sadness", 3), ("4) sadness", 3), ("1.joy", 0), ("6: Shame", 5), ("sadness", 3),
+])
+def test_a_label_written_as_the_few_shot_prompt_numbers_it_is_read(prediction, label):
+    assert parse_answer(f"{{'prediction': '{prediction}', 'confidence': 0.7}}", LABELS).label == label
+
+
+@pytest.mark.parametrize("value, confidence", [
+    (0, 0.0), (1, 1.0), ("1.0", 1.0), (0.999, 0.999), (2, 0.02), (85, 0.85), ("85", 0.85), (100, 1.0), ("100.0", 1.0),
+    ("70%", 0.7), ("1.5%", 0.015), ("85.5%", 0.855),
+    (1.5, None), (1.0001, None), (85.5, None), (100.5, None), (101, None), (-0.2, None), ("150%", None), ("high", None),
+])
+def test_a_confidence_above_1_is_a_percentage_only_when_whole_or_written_with_a_percent_sign(value, confidence):
+    """1.5 is no more likely 1.5% than a slip for 0.15: unreadable, where 85 and 85.5% are plainly percentages."""
+    from trainables.llm.answers import read_confidence
+
+    got = read_confidence(value)
+    assert got == (None if confidence is None else pytest.approx(confidence))
 
 
 def test_labels_with_underscores_match_their_spoken_form():
@@ -101,7 +130,7 @@ def test_unusable_answers_count_as_wrong_with_a_uniform_confidence():
                                                  "{'prediction': 'b', 'confidence': 0.8}", "no idea", "{'prediction': 'c'}")]
     gold = np.array([0, 0, 1, 1])
     m = score_answers("test", answers, gold, num_labels=2, n_bins=10)
-    assert m["test_answers"] == 4 and m["test_unusable"] == 2
+    assert m["test_answers"] == 4 and m["test_unusable"] == 2 and m["test_bad_confidence"] == 0
     assert m["test_unusable_no_object"] == 1 and m["test_unusable_unknown_label"] == 1
     assert m["test_accuracy"] == pytest.approx(25.0)  # only the first answer is right
     # class a: tp 1, fp 0, fn 1 -> F1 2/3; class b: tp 0 -> 0; the unusable rows are misses of class b,
@@ -109,6 +138,16 @@ def test_unusable_answers_count_as_wrong_with_a_uniform_confidence():
     assert m["test_macro_f1"] == pytest.approx(100 / 3)
     # bins: 0.9 right, 0.8 wrong, 0.5 and 0.5 wrong (confidence 1/K) -> (0.1 + 0.8 + 2 * 0.5) / 4
     assert m["test_ece"] == pytest.approx(100 * (0.1 + 0.8 + 1.0) / 4)
+
+
+def test_a_label_without_a_confidence_is_scored_as_its_label_with_a_uniform_confidence():
+    labels = ["a", "b"]
+    answers = [parse_answer(a, labels) for a in ("{'prediction': 'a', 'confidence': 'high'}",
+                                                 "{'prediction': 'b', 'confidence': 0.8}")]
+    m = score_answers("test", answers, np.array([0, 0]), num_labels=2, n_bins=10)
+    assert (m["test_unusable"], m["test_bad_confidence"]) == (0, 1)
+    assert m["test_accuracy"] == pytest.approx(50.0)  # the first answer's label counts
+    assert m["test_ece"] == pytest.approx(100 * (0.5 + 0.8) / 2)  # 0.5 right (1/K), 0.8 wrong
 
 
 def _llm_spec(data_root, methods, seeds=(0, 1, 2)):
@@ -162,3 +201,18 @@ def test_bad_llm_rows_are_refused_naming_the_key(data_root, methods, seeds, mess
 
     with pytest.raises(SpecError, match=message):
         _llm_spec(data_root, methods, seeds)
+
+
+def test_few_shot_examples_come_from_the_id_training_split_unless_the_row_says_the_ood_pool(data_root):
+    from orchestrator.plan import build_plan
+    from orchestrator.spec import SpecError
+
+    (default,) = [p for p in build_plan(_llm_spec(data_root, ["llama3_8b_fs"])) if p.seed == 0]
+    assert default.stages[0].llm.examples_from == "id_train"
+    variant = [p for p in build_plan(_llm_spec(data_root, [{"name": "fs_ood", "base": "llama3_8b_fs",
+                                                             "examples_from": "ood_pool"}])) if p.seed == 0][0]
+    assert variant.stages[0].llm.examples_from == "ood_pool" and variant.stages[0].key() != default.stages[0].key()
+    with pytest.raises(SpecError, match="a zero-shot row has no examples"):
+        _llm_spec(data_root, [{"name": "zs_ood", "base": "llama3_8b_zs", "examples_from": "ood_pool"}])
+    with pytest.raises(SpecError, match="examples_from must be one of id_train, ood_pool"):
+        _llm_spec(data_root, [{"name": "fs_bad", "base": "llama3_8b_fs", "examples_from": "ood_test"}])

@@ -62,7 +62,8 @@ def test_llm_trials_land_in_mlflow_with_scores_counts_and_raw_answers(llm_sweep)
             assert [h.step for h in client.get_metric_history(run.info.run_id, f"{split}_macro_f1")] == [1]
             local = client.download_artifacts(run.info.run_id, f"gen1/answers_{split}.jsonl", str(workdir / run.info.run_id))
             rows = [json.loads(line) for line in open(local)]
-            assert len(rows) == MAX_EVAL and sum(r["problem"] is not None for r in rows) == m[f"{split}_unusable"]
+            assert len(rows) == MAX_EVAL and sum(r["prediction"] is None for r in rows) == m[f"{split}_unusable"]
+            assert sum(r["cut"] for r in rows) == m[f"{split}_cut"] == 0  # the JSON is 6 tokens: never cut at 20
         prompt = client.download_artifacts(run.info.run_id, "gen1/prompt_test.txt", str(workdir / run.info.run_id))
         few_shot = run.data.tags["method"] == "tiny_fs"
         assert open(prompt).read().startswith("Given the following text:" if few_shot else "You will receive a short text.")
@@ -119,3 +120,30 @@ def test_an_llm_stage_is_deterministic(tiny_chat_lm, data_root, tmp_path):
     assert first["metrics"] == second["metrics"]
     answers = [(tmp_path / s / stage.key() / "artifacts" / "answers_test.jsonl").read_text() for s in "ab"]
     assert answers[0] == answers[1] and len(answers[0].splitlines()) == 8
+
+
+@pytest.mark.slow  # trains the tiny chat LM first (tiny_chat_lm)
+def test_answers_cut_at_max_new_tokens_are_counted_and_ood_examples_may_come_from_the_ood_pool(
+        tiny_chat_lm, data_root, tmp_path):
+    """At 3 new tokens the tiny LM's 6-token JSON never closes: every answer is cut and the cut hid it.
+    A few-shot row with examples_from: ood_pool asks the OOD test texts with examples of the OOD pool."""
+    from orchestrator.plan import build_plan
+    from orchestrator.spec import parse_spec
+    from trainables.data import load_dataset
+    from trainables.llm.stage import run_llm_stage
+    from trainables.store import StageStore
+
+    raw = {**llm_spec(tiny_chat_lm), "data": {"max_eval": 6}}
+    raw["methods"] = [{"name": "tiny_fs_cut", "base": "llama3_8b_fs", "model": tiny_chat_lm, "prompts": 1,
+                       "max_new_tokens": 3, "batch_size": 8, "examples_from": "ood_pool"}]
+    (plan,) = build_plan(parse_spec(raw, data_root=str(data_root)))
+    assert plan.stages[0].llm.examples_from == "ood_pool"
+    result = run_llm_stage(plan.stages[0], StageStore(tmp_path))
+    m = result["metrics"]
+    for split in ("test", "ood"):
+        assert m[f"{split}_cut"] == m[f"{split}_cut_no_answer"] == m[f"{split}_unusable"] == 6
+    pool = set(load_dataset("emotion_stimulus", data_root, split_seed=13).train.texts)
+    id_train = set(load_dataset("isear", data_root, split_seed=13).train.texts)
+    assert {t for t, _ in result["few_shot_examples_ood"]} <= pool
+    assert {t for t, _ in result["few_shot_examples"]} <= id_train
+    assert len(result["few_shot_examples_ood"]) == 12  # 2 per class

@@ -11,7 +11,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from tests.conftest import from_object_store
+from tests.conftest import from_object_store, require_wordnet
 from tests.tiny_net import TokenTableNet, log_softmax, token_rows
 from trainables.batching import Encoded, encode
 from trainables.calibration import classification_metrics
@@ -108,7 +108,9 @@ def teacher_task(recipe: MixupConfig, data: Encoded, data_map: dict = DATA_MAP, 
     """Generation 1's task and epoch rows, from the production `stage._teacher_task`."""
     spec = StageSpec(generation=1, seed=0, data=DataConfig("isear", None, "", model), train=TrainConfig(),
                      teacher=recipe, distill=DistillConfig(), device="cpu")
-    return _teacher_task(spec, PreparedData(None, data, None, None, None, None), data_map, 6)
+    if recipe.lcl_second_view == "synonym":  # the copies of the 12 texts (the rows of both data sets here)
+        require_wordnet()
+    return _teacher_task(spec, PreparedData(None, data, None, None, None, None, tuple(TEXTS)), data_map, 6)
 
 
 @pytest.mark.parametrize("name", list_methods())
@@ -171,6 +173,7 @@ def test_each_preset_gets_its_teacher_recipe(name, tiny_model):
     if recipe == "lcl":  # lambda 0.5 and tau 0.3 (the LCL code's config.py), a weighting network with a head per label
         assert type(task) is LabelAwareContrastiveTask and rows is None
         assert (task.ce_weight, task.temperature, task.weighting.out_proj.out_features) == (0.5, 0.3, 6)
+        assert task.second_view == "synonym" and len(task.copies) == 12  # the original's synonym copy of each text
         return
     assert isinstance(task, MixupTask) and (task.alpha, task.main_weight, task.layer) == (5.0, 0.8, "features")
     if recipe == "rand":  # a random partner from the whole set, every row trains

@@ -14,7 +14,7 @@ from types import SimpleNamespace
 import pytest
 
 from orchestrator import report
-from orchestrator.results import (LLM, PER_SEED, SEED_MEAN, Generation, MethodResult, per_generation,
+from orchestrator.results import (LLM, LLM_COUNTS, PER_SEED, SEED_MEAN, Generation, MethodResult, per_generation,
                                   reported_generation, summarise)
 
 # seed -> generation -> (val macro F1, test macro F1, test ECE raw, test ECE after TS, OOD FT3 F1, OOD FT3 ECE, OOD no-FT F1)
@@ -472,8 +472,9 @@ def test_report_files_hold_the_tables_with_every_column(tmp_path, monkeypatch):
     assert (csd["method"], csd["generation"], csd["id_macro_f1"], csd["ood_noft_ece"], csd["paper_id"]) == (
         "csd", "per seed 2,3,2", str((45 + 54 + 47) / 3), "12.0", "76.29±0.3 (76.31±0.3) / 3.57±0.7")
     # the LLM row's answer counts are columns of their own, blank in a chain row
-    assert header[-4:] == ["test_unusable", "test_answers", "ood_unusable", "ood_answers"]
-    assert [csd[k] for k in header[-4:]] == [""] * 4 and [zs[k] for k in header[-4:]] == ["2", "50", "1", "60"]
+    assert header[-10:] == list(LLM_COUNTS) and LLM_COUNTS[:4] == ("test_unusable", "test_answers", "ood_unusable",
+                                                                   "ood_answers")
+    assert [csd[k] for k in header[-10:]] == [""] * 10 and [zs[k] for k in header[-10:]] == ["2", "50", "1", "60"] + ["0"] * 6
     assert (zs["paper_id"], zs["paper_ood_ft"], zs["paper_ood_noft"], zs["paper_generation"]) == (
         "69.81 (69.88) / 14.56", "", "", "")  # an LLM row has the paper's ID value, no FT value and no generation
     with open(out / "report_generations.csv", newline="") as f:
@@ -587,12 +588,16 @@ def test_the_llm_table_lists_the_llm_rows_that_ran_then_the_papers_for_reference
     assert text.endswith(
         "\n### isear: LLM baselines (Table 1 layout: ID test; Table 2 layout: OOD test without fine-tuning)\n\n"
         "Cells are mean±std over a row's prompts (few-shot: one seed per prompt; zero-shot: one greedy run). "
-        "Unusable: answers that named no label or gave no readable confidence, of all answers, scored as wrong with "
-        "confidence 1/K.\n\n"
+        "Unusable: answers that named no label, of all answers, scored as wrong with confidence 1/K (an answer with "
+        "a label but no readable confidence keeps its label, with confidence 1/K; counted below).\n\n"
         "| method | paper row | prompts | ID F1 macro (weighted) | ID ECE | ID unusable | paper ID F1 (w) / ECE | "
         "OOD F1 macro (weighted) | OOD ECE | OOD unusable | paper OOD F1 (w) / ECE |\n"
         "|---|---|---|---|---|---|---|---|---|---|---|\n"
         "| qwen_zs |  | 1 | 40.00 (41.00) | 20.00 | 2/50 |  | n/a (n/a) | n/a | 0/0 |  |\n"
+        "\nPer row, ID / OOD: answers with a label but no readable confidence; answers cut at max_new_tokens (all the "
+        "new tokens used, no end), and of those the ones the cut left without an answer.\n\n"
+        "- qwen_zs: no confidence 0 / 0; cut 0 / 0, without an answer 0 / 0\n"
+        f"\n{report.FEW_SHOT_FOOTNOTE}\n"
         # the paper's rows, not run: the zero-shot ones give no std (one greedy run), the few-shot ones one over prompts
         + REFERENCE + LCL_NOT_RUN + "\n" + "".join(LLM_NOT_RUN.values()))
 

@@ -10,6 +10,7 @@ import pytest
 
 from orchestrator.plan import build_plan, launch_order, plan_summary
 from orchestrator.spec import SpecError, load_spec, parse_spec
+from tests.conftest import require_wordnet
 
 SPECS = sorted((Path(__file__).resolve().parents[1] / "specs").glob("*.yaml"))
 BASE = {"name": "t", "seeds": [0], "methods": ["csd"], "datasets": ["isear"], "generations": 2}
@@ -17,6 +18,8 @@ BASE = {"name": "t", "seeds": [0], "methods": ["csd"], "datasets": ["isear"], "g
 
 @pytest.mark.parametrize("path", SPECS, ids=[p.name for p in SPECS])
 def test_shipped_specs_parse(path, data_root):
+    if "electra_lcl" in path.read_text():  # its synonym copies read WordNet, checked with the data
+        require_wordnet()
     spec = load_spec(path, data_root=str(data_root))
     assert build_plan(spec)
 
@@ -136,7 +139,7 @@ def test_a_local_model_folder_is_made_absolute_on_the_driver(data_root, tmp_path
         _parse(data_root, model="./models/missing")
 
 
-def test_dry_run_json(data_root):
+def test_dry_run_json(data_root, wordnet):
     out = subprocess.run([sys.executable, "-m", "orchestrator.sweep", "specs/full_paper.yaml", "--dry-run",
                           "--format", "json", "--data-root", str(data_root)],
                          capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1], check=True)
@@ -153,8 +156,8 @@ def test_dry_run_json(data_root):
     lcl = [t for t in plan["trials"] if t["method"] == "electra_lcl"]
     assert len(lcl) == 15 and {t["model"] for t in lcl} == {"google/electra-base-discriminator"}
     assert lcl[0]["train_overrides"] == {"batch_size": 10, "epochs": 5, "grad_clip": 1.0, "lr": 2e-5,
-                                         "weight_decay": 0.01}
-    assert all(t["generations"] == 1 and len(t["stages"]) == 1 for t in lcl)
+                                         "weight_decay": 0.01, "group_by_length": False, "select": "val_accuracy"}
+    assert all(t["generations"] == 1 and len(t["stages"]) == 1 and t["lcl_second_view"] == "synonym" for t in lcl)
     assert {t["model"] for t in plan["trials"] if t["method"] != "electra_lcl" and "shots_per_class" not in t} == {"roberta-base"}
     assert plan["resources"]["gpus_per_trial"] > 0
 

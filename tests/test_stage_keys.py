@@ -21,7 +21,7 @@ from trainables.stage import KEY_EXEMPT, STAGE_FORMAT_VERSION, DataConfig, OODCo
 from trainables.train import TrainConfig
 
 # STAGE_FORMAT_VERSION -> sha256 of the config schema and KEY_EXEMPT it was pinned with
-PINNED_SCHEMA = {2: "661d796c72e3a2d5", 3: "b6267db23e0835d5"}
+PINNED_SCHEMA = {2: "661d796c72e3a2d5", 3: "b6267db23e0835d5", 4: "4b6867f4f134ee47"}
 
 DATA = DataConfig(dataset="isear", ood_dataset="emotion_stimulus", data_root="/data", model="m", fingerprint="f")
 TEACHER = StageSpec(generation=1, seed=0, data=DATA, train=TrainConfig(), teacher=MixupConfig("sim"),
@@ -119,7 +119,8 @@ def test_the_format_version_is_in_the_key(monkeypatch):
 
 # the keys of TEACHER and STUDENT at each format version: a key that moved without a bump would make
 # every --resume retrain, and a hash that changed shape (its field names, order, length) the same
-PINNED_KEYS = {3: ("g1-270b9f8fadffa015dd68", "g2-7e229e6a7282a40e0bb2")}
+PINNED_KEYS = {3: ("g1-270b9f8fadffa015dd68", "g2-7e229e6a7282a40e0bb2"),
+               4: ("g1-6fb4b26c3359183e495d", "g2-8cc84fe041ba5963f9a3")}
 
 
 def test_the_keys_of_a_fixed_spec_are_pinned_to_the_format_version():
@@ -133,7 +134,7 @@ def test_a_student_key_does_not_depend_on_the_chain_length():
 
 
 # LLM stages (trainables/llm/stage.py): the same two guards, against LLM_STAGE_FORMAT_VERSION
-LLM_PINNED_SCHEMA = {1: "f83191951b82228b"}
+LLM_PINNED_SCHEMA = {1: "f83191951b82228b", 2: "c5654dc617e86996"}
 LLM_STAGE = LLMStageSpec(seed=0, data=DATA, llm=LLMSettings(shots_per_class=2))
 
 

@@ -55,7 +55,7 @@ class ScriptedEpochs(Recorder):
         return super().__call__(model, data, rows, progress, rng)
 
 
-@pytest.mark.parametrize("select, best", [("val_macro_f1", 1), ("val_loss", 2), ("last", 3)])
+@pytest.mark.parametrize("select, best", [("val_macro_f1", 1), ("val_accuracy", 1), ("val_loss", 2), ("last", 3)])
 def test_the_best_epoch_is_chosen_on_validation_macro_f1(select, best):
     """The last epoch is not the best: the model returned is the selected epoch's, weights and score."""
     val = token_rows(VAL_LABELS)
@@ -159,11 +159,24 @@ def test_training_settings_at_their_bounds_are_accepted_and_past_them_refused(na
         TrainConfig(**{name: past_bound}).validate()
 
 
-@pytest.mark.parametrize("select", ["val_macro_f1", "val_loss", "last"])
-def test_the_three_selection_rules_are_accepted_and_no_other(select):
+@pytest.mark.parametrize("select", ["val_macro_f1", "val_accuracy", "val_loss", "last"])
+def test_the_four_selection_rules_are_accepted_and_no_other(select):
     TrainConfig(select=select).validate()
     with pytest.raises(ValueError, match="select must be"):
-        TrainConfig(select="val_accuracy").validate()
+        TrainConfig(select="val_acc").validate()
+
+
+def test_val_accuracy_scores_accuracy_where_macro_f1_disagrees():
+    """The Electra+LCL code keeps the epoch of the best validation accuracy; on gold (0, 0, 0, 1)
+    predicting all 0 is the more accurate (75 against 50) and the worse macro F1 (42.9 against 50)."""
+    from trainables.train import _validation_score
+
+    labels = np.array([0, 0, 0, 1])
+    all_zero = np.array([[1.0, 0.0]] * 4)
+    mixed = np.array([[0.0, 1.0], [0.0, 1.0], [1.0, 0.0], [0.0, 1.0]])
+    assert _validation_score(all_zero, labels, "val_accuracy") == pytest.approx(75.0)
+    assert _validation_score(mixed, labels, "val_accuracy") == pytest.approx(50.0)
+    assert _validation_score(all_zero, labels, "val_macro_f1") < _validation_score(mixed, labels, "val_macro_f1")
 
 
 def test_auto_picks_the_gpu_when_there_is_one_else_the_cpu():
@@ -308,7 +321,7 @@ def test_gradients_are_clipped_to_the_norm_each_network_on_its_own():
 # ----------------------------------------------------------------------------- the loop
 
 
-@pytest.mark.parametrize("select", ["val_macro_f1", "val_loss"])
+@pytest.mark.parametrize("select", ["val_macro_f1", "val_accuracy", "val_loss"])
 def test_of_equally_good_epochs_the_first_is_kept(select):
     val = token_rows(VAL_LABELS)
     model = TokenTableNet(np.zeros((4, 1)), np.zeros((2, 1)), np.zeros(2))

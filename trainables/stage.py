@@ -51,7 +51,9 @@ _logger = logging.getLogger(__name__)
 # fails there until the field is in the key (or named in KEY_EXEMPT) and the schema is re-pinned.
 # 2: fp32 evaluation logits; calibration.n_bins applies to the reported ECE.
 # 3: the lcl teacher recipe (teacher.lcl_ce_weight, teacher.lcl_temperature), its own data map.
-STAGE_FORMAT_VERSION = 3
+# 4: electra_lcl as its authors ran it: a second view of every text (teacher.lcl_second_view, the
+#    synonym copy), random batches, selection on validation accuracy (train.select: val_accuracy).
+STAGE_FORMAT_VERSION = 4
 # fields that say where a stage runs, where its files lie or how long its chain is: never what it computes
 KEY_EXEMPT = ("device", "data.data_root", "distill.generations")
 
@@ -198,6 +200,7 @@ class PreparedData:
     test: Encoded
     ood_data: PreparedDataset | None
     ood_test: Encoded | None
+    train_texts: tuple[str, ...] = ()  # the texts of `train`, row for row (the LCL row's synonym copies)
 
 
 def cap_split(split: Split, limit: int | None, seed: int) -> Split:
@@ -229,7 +232,7 @@ def prepare_data(cfg: DataConfig) -> PreparedData:
         if tuple(ood.labels) != tuple(ds.labels):
             raise ValueError(f"OOD dataset {ood.name} labels {ood.labels} are not in the order of {ds.name}'s {ds.labels}")
         ood_test = enc(cap_split(ood.test, cfg.max_eval, cfg.split_seed))
-    return PreparedData(ds, enc(train_split), enc(val), enc(test), ood, ood_test)
+    return PreparedData(ds, enc(train_split), enc(val), enc(test), ood, ood_test, train_split.texts)
 
 
 def _metrics(prefix: str, logits: np.ndarray, labels: np.ndarray, n_bins: int, temperature: float | None = None) -> dict:
@@ -241,6 +244,24 @@ def _metrics(prefix: str, logits: np.ndarray, labels: np.ndarray, n_bins: int, t
     return out
 
 
+def synonym_copies(spec: StageSpec, data: PreparedData) -> Encoded:
+    """The WordNet-synonym copy of every training row, tokenised as the rows are (docs/method.md, LCL).
+
+    Made once per stage, before training, as the original makes it once before training; drawn
+    with the stage's seed, so a seed's copy is the same on every machine with WordNet 3.0.
+    """
+    from trainables.methods.synonyms import SynonymCopier
+
+    texts = data.train_texts
+    if len(texts) != len(data.train):
+        raise ValueError(f"the synonym copy needs the {len(data.train)} training texts; PreparedData has {len(texts)}")
+    copies = SynonymCopier().copies(texts, seed=spec.seed)
+    encoded = encode(copies, data.train.labels, load_tokenizer(spec.data.model), spec.data.max_length)
+    unchanged = sum(a == b for a, b in zip(texts, copies))
+    _logger.info("synonym copies of %d training texts made, %d of them unchanged", len(texts), unchanged)
+    return encoded
+
+
 def _teacher_task(spec: StageSpec, data: PreparedData, data_map: dict | None, num_labels: int):
     """Task and epoch rows of generation 1 (docs/method.md, Saliency and Sim-MixUp; docs/method.md, LCL)."""
     recipe = spec.teacher
@@ -250,7 +271,9 @@ def _teacher_task(spec: StageSpec, data: PreparedData, data_map: dict | None, nu
     if recipe.kind == "lcl":  # the weighting network: a second copy of the pretrained encoder, its own head
         weighting = build_model(spec.data.model, num_labels, seed=spec.seed * 1000 + 999)
         weighting.to(pick_device(spec.device))
-        return LabelAwareContrastiveTask(weighting, recipe.lcl_ce_weight, recipe.lcl_temperature), None
+        copies = synonym_copies(spec, data) if recipe.lcl_second_view == "synonym" else None
+        return LabelAwareContrastiveTask(weighting, recipe.lcl_ce_weight, recipe.lcl_temperature,
+                                         recipe.lcl_second_view, copies), None
     if recipe.kind == "rand":
         return MixupTask(RandomPartners(np.arange(n)), recipe.alpha, recipe.main_weight, recipe.layer), None
     dmap = DataMap.from_arrays(data_map)
@@ -325,6 +348,8 @@ def run_stage(spec: StageSpec, parent: Handover | None, parent_result: dict | No
     temperature, temps, eces = calibration.fit_temperature(val_logits, data.validation.labels,
                                                           n_bins=spec.n_bins, return_curve=True)
     metrics = {"temperature": float(temperature), "best_epoch": fit.best_epoch}
+    if isinstance(task, LabelAwareContrastiveTask):  # how many anchors the contrastive term reached
+        metrics["train_lcl_positive_share"] = task.positive_share
     if temperature_used is not None:
         metrics["distill_temperature"] = float(temperature_used)
     metrics.update(_metrics("val", val_logits, data.validation.labels, spec.n_bins, temperature))

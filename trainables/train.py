@@ -21,6 +21,9 @@ from trainables.batching import Encoded, collate
 
 _logger = logging.getLogger(__name__)
 
+# what picks the epoch a run keeps: the Electra+LCL code keeps the best validation accuracy
+SELECT = ("val_macro_f1", "val_accuracy", "val_loss", "last")
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -33,14 +36,14 @@ class TrainConfig:
     grad_clip: float = 3.0  # gradients clipped to this global norm (appendix A.2)
     warmup_ratio: float = 0.0  # share of the steps the learning rate warms up over; the paper has none
     eval_batch_size: int = 128  # rows per forward pass when evaluating
-    select: str = "val_macro_f1"  # which epoch's model is kept: best validation macro F1, lowest validation loss, or the last
+    select: str = "val_macro_f1"  # which epoch's model is kept: best validation macro F1 or accuracy, lowest validation loss, or the last
     bf16: bool = True  # training forward/backward under bf16 autocast on CUDA; evaluation is always fp32
     group_by_length: bool = False  # batches of similar length (less padding); still shuffled
     max_loss: float = 1e4  # a loss above this (or NaN) fails the run: it has diverged
 
     def validate(self) -> None:
-        if self.select not in ("val_macro_f1", "val_loss", "last"):
-            raise ValueError(f"select must be val_macro_f1, val_loss or last, not {self.select!r}")
+        if self.select not in SELECT:
+            raise ValueError(f"select must be {', '.join(SELECT[:-1])} or {SELECT[-1]}, not {self.select!r}")
         for name in ("epochs", "batch_size", "eval_batch_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
@@ -144,7 +147,7 @@ def _validation_score(logits: np.ndarray, labels: np.ndarray, select: str) -> fl
         return -float(F.cross_entropy(torch.from_numpy(logits), torch.from_numpy(labels)))
     from trainables.calibration import classification_metrics
 
-    return classification_metrics(logits, labels)["macro_f1"]
+    return classification_metrics(logits, labels)["accuracy" if select == "val_accuracy" else "macro_f1"]
 
 
 def train(

@@ -69,11 +69,24 @@ def load_generator(name: str, device: torch.device):
     return model, tokenizer
 
 
+def stop_token_ids(model, tokenizer) -> set[int]:
+    """The tokens that end an answer: the tokenizer's and the generation config's end of sequence
+    (Llama 3's is a list: <|end_of_text|> and <|eot_id|>), and the padding that follows it."""
+    ids = set()
+    for value in (tokenizer.eos_token_id, getattr(model.generation_config, "eos_token_id", None), tokenizer.pad_token_id):
+        ids.update(value if isinstance(value, (list, tuple)) else [] if value is None else [value])
+    return ids
+
+
 @torch.inference_mode()
-def generate_answers(model, tokenizer, prompts: Sequence[str], batch_size: int, max_new_tokens: int) -> list[str]:
-    """The model's greedy answer to each prompt (a single user turn), special tokens removed."""
+def generate_answers(model, tokenizer, prompts: Sequence[str], batch_size: int,
+                     max_new_tokens: int) -> tuple[list[str], list[bool]]:
+    """The model's greedy answer to each prompt (a single user turn), special tokens removed, and
+    whether it was cut: it used all `max_new_tokens` without ending (docs/method.md, LLM baselines)."""
     order = sorted(range(len(prompts)), key=lambda i: (-len(prompts[i]), i))
     answers: list[str] = [""] * len(prompts)
+    cut = [False] * len(prompts)
+    stops = torch.tensor(sorted(stop_token_ids(model, tokenizer)))
     device = next(model.parameters()).device
     for start in range(0, len(order), batch_size):
         rows = order[start : start + batch_size]
@@ -84,7 +97,9 @@ def generate_answers(model, tokenizer, prompts: Sequence[str], batch_size: int, 
         out = model.generate(**batch, do_sample=False, max_new_tokens=max_new_tokens,
                              pad_token_id=tokenizer.pad_token_id, temperature=None, top_p=None, top_k=None)
         new = out[:, batch["input_ids"].shape[1]:]
-        for i, text in zip(rows, tokenizer.batch_decode(new, skip_special_tokens=True)):
+        ended = torch.isin(new.cpu(), stops).any(dim=1)
+        for i, text, done in zip(rows, tokenizer.batch_decode(new, skip_special_tokens=True), ended.tolist()):
             answers[i] = text.strip()
+            cut[i] = new.shape[1] >= max_new_tokens and not done
         _logger.info("generated %d / %d answers", min(start + batch_size, len(order)), len(order))
-    return answers
+    return answers, cut

@@ -2,8 +2,9 @@
 
 F1 and accuracy in percent as `calibration.classification_metrics` computes them (scikit-learn,
 macro over the classes present in gold or predictions); ECE on the stated top-1 confidence
-(`calibration.top1_ece`, the same bins). Unusable answers are scored by the rule in
-trainables/llm/answers.py (wrong, confidence 1/K) and counted beside the metrics.
+(`calibration.top1_ece`, the same bins). Unusable answers and unreadable confidences are scored
+by the rule in trainables/llm/answers.py (confidence 1/K; wrong when no label) and counted
+beside the metrics.
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import numpy as np
 from sklearn.metrics import accuracy_score, f1_score
 
 from trainables.calibration import top1_ece
-from trainables.llm.answers import PROBLEMS, Answer
+from trainables.llm.answers import BAD_CONFIDENCE, UNUSABLE, Answer
 
 NO_LABEL = -1  # the prediction of an unusable answer: matches no gold label
 
@@ -28,7 +29,8 @@ def answer_arrays(answers: Sequence[Answer], num_labels: int) -> tuple[np.ndarra
 
 def score_answers(prefix: str, answers: Sequence[Answer], gold: np.ndarray, num_labels: int, n_bins: int) -> dict:
     """`{prefix}_macro_f1`, `_weighted_f1`, `_accuracy`, `_ece`, `_ece15`, `_ece_equal_mass` (percent),
-    `_answers`, `_unusable` and one `_unusable_<reason>` count per reason."""
+    `_answers`, `_unusable` (no label) with one `_unusable_<reason>` count per reason, and
+    `_bad_confidence` (a label without a readable confidence)."""
     pred, conf = answer_arrays(answers, num_labels)
     gold = np.asarray(gold, dtype=np.int64)
     classes = sorted(set(gold.tolist()) | set(pred[pred != NO_LABEL].tolist()))
@@ -43,6 +45,7 @@ def score_answers(prefix: str, answers: Sequence[Answer], gold: np.ndarray, num_
         "answers": len(answers),
     }
     problems = Counter(a.problem for a in answers if a.problem is not None)
-    out["unusable"] = sum(problems.values())
-    out.update({f"unusable_{reason}": problems.get(reason, 0) for reason in PROBLEMS})
+    out["unusable"] = sum(problems[reason] for reason in UNUSABLE)
+    out.update({f"unusable_{reason}": problems.get(reason, 0) for reason in UNUSABLE})
+    out[BAD_CONFIDENCE] = problems.get(BAD_CONFIDENCE, 0)
     return {f"{prefix}_{k}": float(v) for k, v in out.items()}

@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from trainables.batching import Encoded, collate
+from trainables.methods.registry import LCL_SECOND_VIEWS
 
 
 def soft_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -101,6 +102,12 @@ class DistillTask:
         return {"loss": loss, "logits": logits, "ce": ce.detach(), "kd": kd.detach()}
 
 
+def positive_pairs(labels: torch.Tensor) -> torch.Tensor:
+    """(b, b) mask of the pairs (i, p), p != i, that share a label: anchor i's positives."""
+    same = labels[:, None] == labels[None, :]
+    return same & ~torch.eye(len(labels), dtype=torch.bool, device=labels.device)
+
+
 def label_aware_contrastive_loss(features: torch.Tensor, labels: torch.Tensor, label_weights: torch.Tensor,
                                  temperature: float) -> torch.Tensor:
     """Label-aware contrastive loss (LCL; Suresh and Ong 2021, eq. 3 as their code computes it).
@@ -114,9 +121,9 @@ def label_aware_contrastive_loss(features: torch.Tensor, labels: torch.Tensor, l
 
     The positives' weight w_{i, y_i} stands outside the log, as the authors' README says their
     code (and their reported results) have it, not inside as their eq. 3 prints it. The loss is the
-    mean over anchors with at least one positive: their batches hold a synonym-augmented copy of
-    every text, so every anchor has one and they need no rule (they would divide 0 by 0); ours
-    have no copies (see LabelAwareContrastiveTask), so an anchor alone with its label is left out.
+    mean over anchors with at least one positive: with a second view of every text in the batch
+    (LabelAwareContrastiveTask, as the original's batches) every anchor has one, and the original
+    needs no rule (it would divide 0 by 0); without one, an anchor alone with its label is left out.
 
     Args:
         features: (b, d) L2-normalised sentence vectors.
@@ -130,7 +137,7 @@ def label_aware_contrastive_loss(features: torch.Tensor, labels: torch.Tensor, l
     features, label_weights = features.float(), label_weights.float()
     sims = features @ features.T / temperature
     others = ~torch.eye(b, dtype=torch.bool, device=features.device)
-    positives = (labels[:, None] == labels[None, :]) & others
+    positives = positive_pairs(labels)
     pair_weights = label_weights[:, labels]  # [i, j] = w_{i, y_j}
     # a weight that underflowed to 0 would make log -inf and its gradient NaN
     log_pair_weights = pair_weights.clamp_min(torch.finfo(torch.float32).tiny).log()
@@ -158,22 +165,47 @@ class LabelAwareContrastiveTask:
 
         loss = lambda CE(model) + (1 - lambda) LCL(features, weights) + lambda CE(weighting)
 
-    lambda 0.5 and tau 0.3 are their config's. Only the model is kept and evaluated. The heads
-    are this project's (EmotionClassifier: dense + tanh, as for every method) where theirs are
-    dense + ReLU (model) and ELECTRA's own classification head (weighting network). One
-    departure: their batches pair every text with a WordNet synonym replacement of it (nlpaug),
-    which needs the WordNet corpus this project does not ship; here the batch is the batch, and
-    an anchor without a same-label sample in it adds no LCL term (label_aware_contrastive_loss).
+    lambda 0.5 and tau 0.3 are their config's. Only the model is kept and evaluated.
+
+    The second view (docs/method.md, LCL): their step is the batch's b texts
+    and a WordNet-synonym copy of each, 2b sequences through both networks, CE and LCL on all of
+    them, so every anchor has its copy as a positive. `second_view="synonym"` does that with
+    `copies` (row i the copy of training row i, trainables/methods/synonyms.py); "dropout" sends
+    each text twice instead (two dropout masks, as SimCSE); "none" trains on the batch alone, where
+    an anchor without a same-label row adds no LCL term. The share of anchors that had a positive
+    is counted over the run (`positive_share`). The logits returned are the b texts' own.
     """
 
-    def __init__(self, weighting: torch.nn.Module, ce_weight: float = 0.5, temperature: float = 0.3):
+    def __init__(self, weighting: torch.nn.Module, ce_weight: float = 0.5, temperature: float = 0.3,
+                 second_view: str = "none", copies: Encoded | None = None):
+        if second_view not in LCL_SECOND_VIEWS:
+            raise ValueError(f"second_view must be one of {', '.join(LCL_SECOND_VIEWS)}, not {second_view!r}")
+        if (second_view == "synonym") != (copies is not None):
+            raise ValueError("second_view 'synonym' needs `copies` (the synonym copy of every row), and only it")
         self.weighting, self.ce_weight, self.temperature = weighting, ce_weight, temperature
+        self.second_view, self.copies = second_view, copies
         self.trainable_modules = (weighting,)
+        self.anchors = self.anchors_with_positive = 0
+
+    @property
+    def positive_share(self) -> float:
+        """The share of the anchors trained on so far that had at least one positive in their step."""
+        return self.anchors_with_positive / self.anchors if self.anchors else float("nan")
+
+    def _sequences(self, data: Encoded, rows: np.ndarray) -> tuple[Encoded, np.ndarray]:
+        """The step's sequences: the rows, then (with a second view) each row's second view."""
+        if self.second_view == "none":
+            return data, rows
+        seconds = self.copies if self.second_view == "synonym" else data
+        ids = tuple(data.ids[i] for i in rows) + tuple(seconds.ids[i] for i in rows)
+        labels = np.concatenate([data.labels[rows], data.labels[rows]])
+        return Encoded(ids, labels, data.pad_id), np.arange(2 * len(rows))
 
     def __call__(self, model, data: Encoded, rows: np.ndarray, progress: float, rng: np.random.Generator) -> dict:
         device = next(model.parameters()).device
-        ids, mask = collate(data, rows, device)
-        labels = torch.as_tensor(data.labels[rows], device=device)
+        sequences, seq_rows = self._sequences(data, rows)
+        ids, mask = collate(sequences, seq_rows, device)
+        labels = torch.as_tensor(sequences.labels[seq_rows], device=device)
         self.weighting.train(model.training)
         pooled = model.pooled(ids, mask)
         logits = model.classify(model.head_features(pooled))
@@ -184,5 +216,8 @@ class LabelAwareContrastiveTask:
         weighting_ce = F.cross_entropy(weight_logits.float(), labels)
         lam = self.ce_weight
         loss = lam * ce + (1.0 - lam) * lcl + lam * weighting_ce
-        return {"loss": loss, "logits": logits, "ce": ce.detach(), "lcl": lcl.detach(),
+        if model.training:
+            self.anchors += len(labels)
+            self.anchors_with_positive += int(positive_pairs(labels).any(1).sum())
+        return {"loss": loss, "logits": logits[: len(rows)], "ce": ce.detach(), "lcl": lcl.detach(),
                 "weighting_ce": weighting_ce.detach()}

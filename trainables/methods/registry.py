@@ -23,6 +23,9 @@ if TYPE_CHECKING:
 
 MIXUP_KINDS = ("none", "rand", "ea", "sim", "lcl")
 DISTILL_KINDS = ("none", "sd", "csd")
+# an LCL anchor's second view (docs/method.md, LCL): the original's WordNet
+# synonym copy, a second dropout pass (SimCSE), or none (the batch alone)
+LCL_SECOND_VIEWS = ("synonym", "dropout", "none")
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,9 @@ class MixupConfig:
         lcl_ce_weight: lcl only: lambda of loss = lambda CE + (1 - lambda) LCL (+ lambda CE of
             the weighting network); 0.5 in the original's config.py.
         lcl_temperature: lcl only: the contrastive temperature; 0.3 in the original's config.py.
+        lcl_second_view: lcl only: what each text of a step is paired with: "synonym" (a WordNet
+            synonym copy, the original's; electra_lcl's), "dropout" (the text again, another
+            dropout mask) or "none" (nothing: an anchor may have no positive).
     """
 
     kind: str = "none"
@@ -57,6 +63,7 @@ class MixupConfig:
     signed_saliency: bool = False
     lcl_ce_weight: float = 0.5
     lcl_temperature: float = 0.3
+    lcl_second_view: str = "none"
 
     @property
     def needs_data_map(self) -> bool:
@@ -162,6 +169,9 @@ class MethodConfig:
             raise ValueError(f"{where}: teacher.lcl_ce_weight must be in [0, 1], got {t.lcl_ce_weight}")
         if not t.lcl_temperature > 0:
             raise ValueError(f"{where}: teacher.lcl_temperature must be > 0, got {t.lcl_temperature}")
+        if t.lcl_second_view not in LCL_SECOND_VIEWS:
+            raise ValueError(f"{where}: teacher.lcl_second_view must be one of {', '.join(LCL_SECOND_VIEWS)}, "
+                             f"not {t.lcl_second_view!r}")
 
 
 def _m(name: str, description: str, **kw) -> MethodConfig:
@@ -180,7 +190,10 @@ _ONE_STUDENT = 2  # teacher + one student
 # train.py): ELECTRA-base, batch size 10, 5 epochs, AdamW lr 2e-5 with weight decay 0.01, linear
 # decay without warmup, gradients clipped at norm 1.0. The paper's list of baselines says only "both
 # models were initialized with HuggingFace' ELECTRA_base", so the original's settings stand.
-_LCL_TRAIN = (("batch_size", 10), ("epochs", 5), ("lr", 2e-5), ("weight_decay", 0.01), ("grad_clip", 1.0))
+# Its batches are drawn at random (DataLoader(shuffle=True)), not grouped by length as the sweep's may
+# be, and it keeps the epoch of the best validation accuracy (`is_best = val_acc_1 > best_criterion`).
+_LCL_TRAIN = (("batch_size", 10), ("epochs", 5), ("lr", 2e-5), ("weight_decay", 0.01), ("grad_clip", 1.0),
+              ("group_by_length", False), ("select", "val_accuracy"))
 
 PRESETS: dict[str, MethodConfig] = {
     m.name: m
@@ -207,7 +220,8 @@ PRESETS: dict[str, MethodConfig] = {
         _m("sim_mixup_csd_scaled_student", "Sim-MixUp + CSD, student scaled (table 8)", teacher=_SIM,
            distill=DistillConfig("csd", scale_student=True)),
         _m("electra_lcl", "Electra + label-aware contrastive loss (Suresh and Ong 2021; table 1 baseline)",
-           teacher=MixupConfig("lcl"), model="google/electra-base-discriminator", train=_LCL_TRAIN),
+           teacher=MixupConfig("lcl", lcl_second_view="synonym"), model="google/electra-base-discriminator",
+           train=_LCL_TRAIN),
     ]
 }
 
