@@ -466,12 +466,28 @@ def run_sweep(spec: SweepSpec, args: argparse.Namespace) -> int:
 
 def show_plan(args: argparse.Namespace) -> int:
     """`emocal plan SPEC`: the spec checked and its plan printed; nothing trains."""
+    if getattr(args, "calibrate", None):
+        from orchestrator.cost import calibrate_command
+
+        return calibrate_command(args)
+    if not args.spec:
+        print("error: give a SPEC (or --calibrate RUN_FOLDER)", file=sys.stderr)
+        return 2
     try:
         spec = load_spec(args.spec, data_root=str(args.data_root))
     except SpecError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print_plan(spec, plan_summary(spec, build_plan(spec)), args.format)
+    trials = build_plan(spec)
+    summary = plan_summary(spec, trials)
+    if getattr(args, "estimate", False):
+        from orchestrator.cost import format_estimate, plan_estimate
+
+        estimate = plan_estimate(spec, trials, args)
+        summary["estimate"] = estimate.to_dict()
+    print_plan(spec, summary, args.format)
+    if getattr(args, "estimate", False) and args.format == "table":
+        print(format_estimate(estimate, spec.resources.gpus_per_trial))
     return 0
 
 
