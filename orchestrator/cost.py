@@ -821,3 +821,11 @@ def calibrate_command(args) -> int:
     print(yaml.safe_dump({c.hardware: c.to_yaml_dict()}, sort_keys=False), end="")
     print(f"written to {out}; use it with: emocal plan SPEC --estimate --coefficients {out}")
     return 0
+
+
+def disk_preflight(trials, run_folder: Path, store_root: Path, reuse: bool, keep_all: bool) -> tuple[str | None, str]:
+    """(why the sweep must not start, or None; the line that says what was compared)."""
+    needed = needed_store_bytes(trials, store_root, reuse, keep_all)
+    free = free_bytes(run_folder)
+    return disk_shortfall(needed, free, run_folder), (f"disk check: the stage store needs an estimated {gb(needed)} "
+                                                      f"more; {gb(free)} free on the filesystem of {run_folder}")

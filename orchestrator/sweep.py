@@ -158,6 +158,7 @@ class SweepOptions:
     dashboard: bool = True
     dashboard_host: str = "127.0.0.1"
     dashboard_port: int = 8265
+    ignore_disk_check: bool = False  # start even when the estimated stage store exceeds the free space
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> "SweepOptions":
@@ -166,7 +167,7 @@ class SweepOptions:
                    resume=args.resume, reuse=not args.no_reuse,
                    keep_all_weights=args.keep_all_weights, address=args.address, num_cpus=args.num_cpus,
                    num_gpus=args.num_gpus, dashboard=not args.no_dashboard, dashboard_host=args.dashboard_host,
-                   dashboard_port=args.dashboard_port)
+                   dashboard_port=args.dashboard_port, ignore_disk_check=getattr(args, "ignore_disk_check", False))
 
 
 @dataclass(frozen=True)
@@ -256,6 +257,22 @@ def check_setup(spec: SweepSpec, folder: RunFolder, options: SweepOptions) -> No
         nodes = check_nodes(folder.path, _data_sources(spec), models)
         print(f"cluster check: {nodes} node(s) see the run folder, the same data, model and emocal version",
               flush=True)
+
+
+def check_disk(folder: RunFolder, options: SweepOptions) -> bool:
+    """Before Ray starts: whether the estimated stage store fits the free space where the run
+    folder lives (orchestrator/cost.py); says why not, or that --ignore-disk-check overrides."""
+    from orchestrator.cost import disk_preflight
+
+    problem, line = disk_preflight(folder.trials, folder.path, folder.store_root, options.reuse,
+                                   options.keep_all_weights)
+    print(line, flush=True)
+    if problem and not options.ignore_disk_check:
+        print(f"error: {problem}", file=sys.stderr)
+        return False
+    if problem:
+        _logger.warning("%s (starting anyway: --ignore-disk-check)", problem)
+    return True
 
 
 def open_tracking(spec: SweepSpec, folder: RunFolder, options: SweepOptions) -> Tracking:
@@ -438,6 +455,8 @@ def run_sweep(spec: SweepSpec, args: argparse.Namespace) -> int:
     options = SweepOptions.from_args(args)
     phases = _Phases()
     folder = open_run_folder(spec, options)
+    if not check_disk(folder, options):
+        return 2
     phases.mark("plan")
     context = start_ray(options)
     phases.mark("ray_start")
