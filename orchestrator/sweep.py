@@ -300,7 +300,10 @@ def open_tracking(spec: SweepSpec, folder: RunFolder, options: SweepOptions) -> 
 
 def trial_settings(spec: SweepSpec, folder: RunFolder, options: SweepOptions):
     """What every trial shares (orchestrator/trial.py, TrialSettings); starts preparing the data."""
+    import ray
+
     from orchestrator.kinds import kind_of
+    from orchestrator.progress import sweep_progress
     from orchestrator.trial import TrialSettings, prepare_data_refs
 
     res = spec.resources
@@ -308,7 +311,9 @@ def trial_settings(spec: SweepSpec, folder: RunFolder, options: SweepOptions):
     return TrialSettings(
         store_root=str(folder.store_root), reuse=options.reuse, task_cpus=res.cpus_per_trial - TASK_HEAD_CPU,
         task_gpus=res.gpus_per_trial, llm_task_gpus=res.gpus_per_llm_trial, stage_wait_s=res.stage_wait_hours * 3600,
-        keep="all" if options.keep_all_weights else frozenset(handover_keys(chains)), data=prepare_data_refs(chains))
+        keep="all" if options.keep_all_weights else frozenset(handover_keys(chains)), data=prepare_data_refs(chains),
+        progress=sweep_progress(folder.trials, folder.store_root, options.reuse, options.keep_all_weights, res,
+                                ray.cluster_resources().get("CPU", 1.0), ray.cluster_resources().get("GPU", 0.0)))
 
 
 def make_tuner(spec: SweepSpec, folder: RunFolder, settings, tracking: Tracking):
@@ -319,6 +324,7 @@ def make_tuner(spec: SweepSpec, folder: RunFolder, settings, tracking: Tracking)
     from ray.tune.search.basic_variant import BasicVariantGenerator
 
     from orchestrator.kinds import kind_of
+    from orchestrator.progress import ProgressLine
     from orchestrator.recorder import RunRecorder
     from orchestrator.trial import run_trial
 
@@ -360,7 +366,8 @@ def make_tuner(spec: SweepSpec, folder: RunFolder, settings, tracking: Tracking)
             checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
             # Tune's own loggers but TensorBoard's (_quiet_tune turns off the automatic ones):
             # each trial's result.json and progress.csv stay; emocal's metrics are in MLflow
-            callbacks=[RunRecorder(tracking.recorder_state), JsonLoggerCallback(), CSVLoggerCallback()],
+            callbacks=[RunRecorder(tracking.recorder_state), ProgressLine(settings.progress), JsonLoggerCallback(),
+                       CSVLoggerCallback()],
             verbose=1,
         ),
     )
