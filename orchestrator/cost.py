@@ -234,22 +234,43 @@ def _ood_rows(data_cfg, percent: float) -> np.ndarray:
     return rows.lengths
 
 
+# the paper's encoders by their published config.json values, so that their size is known with
+# no hub access (the rest of each config is transformers' default for the architecture)
+KNOWN_SHAPES = {
+    "roberta-base": ("roberta", dict(vocab_size=50265, max_position_embeddings=514, type_vocab_size=1,
+                                     layer_norm_eps=1e-5)),
+    "google/electra-base-discriminator": ("electra", dict(vocab_size=30522, embedding_size=768, hidden_size=768,
+                                                          num_hidden_layers=12, num_attention_heads=12,
+                                                          intermediate_size=3072)),
+}
+
+
 @functools.lru_cache(maxsize=16)
-def parameter_count(model: str, num_labels: int) -> int:
-    """Values of the model's fp32 state dict (encoder from its config, no weights read; our head)."""
-    import torch
-    from transformers import AutoConfig, AutoModel
+def model_config(model: str):
+    """The encoder's config: from its folder or the local HF cache (never the network), else its
+    published shape (KNOWN_SHAPES); raises CostError when neither is here."""
+    from transformers import AutoConfig
 
     from trainables.models import resolve_model_path
 
     try:
-        config = AutoConfig.from_pretrained(resolve_model_path(model), local_files_only=True)
+        return AutoConfig.from_pretrained(resolve_model_path(model), local_files_only=True)
     except (OSError, ValueError) as exc:
-        if model != "roberta-base":
-            raise CostError(f"model {model}: its config cannot be read here ({exc}), so its size is unknown") from None
-        from transformers import RobertaConfig  # the paper's encoder: its published shape, no hub needed
+        if model not in KNOWN_SHAPES:
+            raise CostError(f"model {model}: its config is not here ({type(exc).__name__}: not in its folder or the "
+                            "local Hugging Face cache), so its size is unknown; load it once, or give a local "
+                            "folder") from None
+        kind, values = KNOWN_SHAPES[model]
+        return AutoConfig.for_model(kind, **values)
 
-        config = RobertaConfig(vocab_size=50265, max_position_embeddings=514, type_vocab_size=1, layer_norm_eps=1e-5)
+
+@functools.lru_cache(maxsize=16)
+def parameter_count(model: str, num_labels: int) -> int:
+    """Values of the model's fp32 state dict (encoder from its config, no weights read; our head)."""
+    import torch
+    from transformers import AutoModel
+
+    config = model_config(model)
     with torch.device("meta"):
         encoder = AutoModel.from_config(config)
     hidden = config.hidden_size
@@ -258,14 +279,7 @@ def parameter_count(model: str, num_labels: int) -> int:
 
 def model_shape(model: str) -> tuple[int, int]:
     """(hidden size, layers) of an encoder."""
-    from transformers import AutoConfig
-
-    from trainables.models import resolve_model_path
-
-    try:
-        config = AutoConfig.from_pretrained(resolve_model_path(model), local_files_only=True)
-    except (OSError, ValueError):
-        return (768, 12) if model == "roberta-base" else (0, 0)
+    config = model_config(model)
     return config.hidden_size, config.num_hidden_layers
 
 
@@ -569,7 +583,8 @@ def estimate(trials, resources, hardware: str, coefficients: Mapping[str, Coeffi
     if resources.gpus_per_trial and c is not None:
         gpu = gpu_memory_gib(work, chains, c)
         if gpu is None:
-            missing.append(f"GPU memory: no {hardware} measurement")
+            missing.append(f"GPU memory: no {hardware} measurement" if c.gpu_memory is None else
+                           "GPU memory: token lengths unknown")
     return Estimate(hardware=hardware, coefficients=c, model_matches=matches, stages=len(work), by_kind=shown,
                     compute_s=compute, wall_s=wall, slots=slots, cpus=cpus, gpus=gpus,
                     store_bytes=store_bytes(work, other_bytes(coefficients)), stages_with_weights=sum(1 for w in work.values() if w.weight_bytes),
@@ -579,9 +594,11 @@ def estimate(trials, resources, hardware: str, coefficients: Mapping[str, Coeffi
 
 
 def _hours(s: float | None) -> str:
+    """h:mm:ss, or why there is no figure."""
     if s is None:
         return "not measured"
-    return f"{s / 3600:.2f} h" if s >= 3600 else f"{s / 60:.1f} min"
+    s = round(s)
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
 
 
 def gb(n: float) -> str:
@@ -598,12 +615,12 @@ def format_estimate(e: Estimate, gpus_per_trial: float) -> str:
         p = c.provenance
         lines.append(f"estimate on {e.hardware} (coefficients measured on {c.model}: {p.script}, {p.date}, "
                      f"commit {p.commit}; how: orchestrator/cost_coefficients.yaml)")
-    lines.append(f"  {'stage kind':<28}{'stages':>7}  compute")
+    lines.append(f"  {'stage kind':<28}{'stages':>7}  compute (h:mm:ss)")
     for kind, (n, s) in e.by_kind.items():
         lines.append(f"  {KIND_NAMES[kind]:<28}{n:>7}  {_hours(s)}")
     lines.append(f"  {'total':<28}{e.stages:>7}  {_hours(e.compute_s)}")
     where = f"{e.cpus:g} CPU(s), {e.gpus:g} GPU(s): {e.slots} trial(s) at once"
-    lines.append(f"wall time on {where}: {_hours(e.wall_s)}"
+    lines.append(f"wall time (h:mm:ss) on {where}: {_hours(e.wall_s)}"
                  + (f" (incl. {c.sweep_overhead_s:.0f} s Ray start, MLflow and report)" if e.wall_s and c else ""))
     if c is not None and c.trials_at_once and e.wall_s is not None and c.trials_at_once != e.slots:
         lines.append(f"  (measured with {c.trials_at_once} trial(s) at once; {e.slots} at once may share the "

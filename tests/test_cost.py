@@ -237,3 +237,11 @@ def test_a_run_folder_too_small_for_the_estimate_is_refused_before_ray_starts(ti
     args.ignore_disk_check = True  # the flag proceeds: to Ray's start, here the stand-in
     with pytest.raises(AssertionError, match="Ray started"):
         sweep.run(args)
+
+
+def test_the_papers_encoder_is_sized_from_its_published_shape_without_the_hub(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    head = 768 * 768 + 768 + 768 * 7 + 7
+    assert cost.parameter_count("roberta-base", 7) - head == 124_645_632  # roberta-base's published count
+    with pytest.raises(cost.CostError, match=r"model someone/unknown-model: its config is not here"):
+        cost.model_config("someone/unknown-model")
