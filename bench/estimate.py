@@ -59,7 +59,7 @@ def run_sweep(spec_path: Path, work: Path) -> float:
     return wall
 
 
-def compare(name: str, estimate, run_folder: Path, wall: float, load: tuple[float, float]) -> str:
+def compare(name: str, estimate, run_folder: Path, wall: float, load: tuple[float, float] | None) -> str:
     from orchestrator.cost import measured_stages
 
     measured = measured_stages(run_folder / "stages")
@@ -73,8 +73,9 @@ def compare(name: str, estimate, run_folder: Path, wall: float, load: tuple[floa
             print(f"| {key} | {est:.0f} | {m:.0f} | {m / est:.2f} |")
     ratio = wall / estimate.wall_s if estimate.wall_s else float("nan")
     line = (f"{name}: estimated wall {estimate.wall_s:.0f} s, measured {wall:.0f} s (measured/estimated {ratio:.2f}, "
-            f"{'within' if abs(ratio - 1) <= 0.25 else 'OUTSIDE'} 25%); load average {load[0]:.1f} before, "
-            f"{load[1]:.1f} after")
+            f"{'within' if abs(ratio - 1) <= 0.25 else 'OUTSIDE'} 25%); "
+            + (f"load average {load[0]:.1f} before, {load[1]:.1f} after" if load else "an earlier run: its load is "
+               "not known here"))
     print(line)
     return line
 
@@ -103,11 +104,11 @@ def main() -> int:
         print(f"\n## {spec.name}: the estimate\n{format_estimate(estimate, spec.resources.gpus_per_trial)}")
         before = os.getloadavg()[0]
         if args.run_folder:
-            run_folder, wall = args.run_folder, args.wall
+            run_folder, wall, load = args.run_folder, args.wall, None
         else:
             wall = run_sweep(spec_path, work / spec.name)
-            run_folder = work / spec.name / "runs" / spec.name
-        lines.append(compare(spec.name, estimate, run_folder, wall, (before, os.getloadavg()[0])))
+            run_folder, load = work / spec.name / "runs" / spec.name, (before, os.getloadavg()[0])
+        lines.append(compare(spec.name, estimate, run_folder, wall, load))
         phases = run_folder / "sweep_seconds.json"
         if phases.is_file():
             print(f"{spec.name} sweep_seconds.json: {json.loads(phases.read_text())}")

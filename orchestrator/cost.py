@@ -101,8 +101,13 @@ class Coefficients:
     def to_yaml_dict(self) -> dict:
         d = dataclasses.asdict(self)
         d.pop("hardware")
-        d["train_s_per_token"] = dict(self.train_s_per_token)
-        return {k: v for k, v in d.items() if v is not None and v != {}}
+        d["train_s_per_token"] = {k: _sig(v) for k, v in self.train_s_per_token.items()}
+        return {k: _sig(v) for k, v in d.items() if v is not None and v != {}}
+
+
+def _sig(v):
+    """4 significant digits for a measured float (more would be noise); anything else as it is."""
+    return float(f"{v:.4g}") if isinstance(v, float) else v
 
 
 _FIELDS = {f.name for f in dataclasses.fields(Coefficients)} - {"hardware"}
@@ -816,8 +821,8 @@ def calibrate(run_folder: Path, data_root: str, hardware: str | None, cpus: floa
     provenance = Provenance(
         script=f"emocal plan --calibrate ({spec.name} run)", machine=f"{hardware}, {os.cpu_count()} CPU(s)",
         date=datetime.date.today().isoformat(), commit=_commit(),
-        note=f"{len(results)} stages, {slots} trial(s) at once; load average {load:.1f} at calibration "
-             f"({time.strftime('%H:%M')})")
+        note=f"{len(results)} stages, {slots} trial(s) at once; load average {load:.1f} when calibrated "
+             f"({time.strftime('%H:%M')}; the run's own load is not recorded)")
     stored = {k: _stage_dir_bytes(run_folder / "stages" / k) for k in results}
     c = fit(trials, results, hardware, models[0] if len(models) == 1 else ",".join(models), provenance,
             trials_phase, overhead, slots, stored)
