@@ -626,7 +626,7 @@ def format_estimate(e: Estimate, gpus_per_trial: float) -> str:
     lines.append(f"  {'total':<28}{e.stages:>7}  {_hours(e.compute_s)}")
     where = f"{e.cpus:g} CPU(s), {e.gpus:g} GPU(s): {e.slots} trial(s) at once"
     lines.append(f"wall time (h:mm:ss) on {where}: {_hours(e.wall_s)}"
-                 + (f" (incl. {c.sweep_overhead_s:.0f} s Ray start, MLflow and report)" if e.wall_s and c else ""))
+                 + (f" (incl. {_hours(c.sweep_overhead_s)} of Ray start, MLflow and report)" if e.wall_s and c else ""))
     if c is not None and c.trials_at_once and e.wall_s is not None and c.trials_at_once != e.slots:
         lines.append(f"  (measured with {c.trials_at_once} trial(s) at once; {e.slots} at once may share the "
                      "machine differently)")
