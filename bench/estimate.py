@@ -47,7 +47,7 @@ def estimate_of(spec_path: Path, coefficients: str | None):
 def run_sweep(spec_path: Path, work: Path) -> float:
     env = {**os.environ, "RAY_ADDRESS": "local", "MLFLOW_TRACKING_URI": f"sqlite:///{work / 'mlflow.db'}",
            "PYTHONPATH": str(ROOT)}
-    cmd = [sys.executable, "-m", "orchestrator.sweep", str(spec_path), "--data-root", str(data_root()),
+    cmd = [sys.executable, "-m", "orchestrator.sweep", str(spec_path.resolve()), "--data-root", str(data_root()),
            "--runs", str(work / "runs"), "--no-dashboard"]
     work.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
@@ -71,9 +71,9 @@ def compare(name: str, estimate, run_folder: Path, wall: float, load: tuple[floa
         if key in measured:
             m = sum(measured[key]["seconds"].values()) + overhead
             print(f"| {key} | {est:.0f} | {m:.0f} | {m / est:.2f} |")
-    ratio = wall / estimate.wall_s if estimate.wall_s else float("nan")
-    line = (f"{name}: estimated wall {estimate.wall_s:.0f} s, measured {wall:.0f} s (measured/estimated {ratio:.2f}, "
-            f"{'within' if abs(ratio - 1) <= 0.25 else 'OUTSIDE'} 25%); "
+    error = (estimate.wall_s - wall) / wall if estimate.wall_s else float("nan")  # the goal: |error| <= 25%
+    line = (f"{name}: estimated wall {estimate.wall_s:.0f} s, measured {wall:.0f} s (estimate {error:+.0%} of measured, "
+            f"{'within' if abs(error) <= 0.25 else 'OUTSIDE'} 25%); "
             + (f"load average {load[0]:.1f} before, {load[1]:.1f} after" if load else "an earlier run: its load is "
                "not known here"))
     print(line)
