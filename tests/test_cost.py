@@ -3,6 +3,7 @@ data, the coefficient file's checks, and the disk preflight refusing a run folde
 from __future__ import annotations
 
 import argparse
+import json
 import dataclasses
 import math
 import os
@@ -245,3 +246,41 @@ def test_the_papers_encoder_is_sized_from_its_published_shape_without_the_hub(mo
     assert cost.parameter_count("roberta-base", 7) - head == 124_645_632  # roberta-base's published count
     with pytest.raises(cost.CostError, match=r"model someone/unknown-model: its config is not here"):
         cost.model_config("someone/unknown-model")
+
+
+def test_plan_needs_a_spec_or_a_run_folder_to_calibrate(tmp_path, capsys):
+    from orchestrator.cli import build_parser
+    from orchestrator.sweep import show_plan
+
+    args = build_parser().parse_args(["plan", "--data-root", str(tmp_path)])
+    assert show_plan(args) == 2 and "give a SPEC (or --calibrate RUN_FOLDER)" in capsys.readouterr().err
+    args = build_parser().parse_args(["plan", "--calibrate", str(tmp_path), "--data-root", str(tmp_path)])
+    assert show_plan(args) == 2 and f"{tmp_path}: no spec.yaml, so not a sweep's run folder" in capsys.readouterr().err
+
+
+def test_calibrate_refits_a_run_folders_coefficients_and_writes_them_for_the_estimate(data_root, tmp_path):
+    """A run folder whose stages took what known coefficients say: --calibrate gives them back, and
+    the estimate with the file it writes replays the run's wall time."""
+    from orchestrator.plan import build_plan
+
+    spec = parse_spec(QUICK, source_path="q.yaml", data_root=str(data_root))
+    trials = build_plan(spec)
+    run = tmp_path / "q"
+    (run / "stages").mkdir(parents=True)
+    (run / "spec.yaml").write_text(yaml.safe_dump(QUICK))
+    truth = dataclasses.replace(C, model=QUICK["model"], train_s_per_token={"ce_teacher": 2e-3, "student": 1e-3},
+                                stage_overhead_s=3.0)
+    works = cost.plan_work(trials)
+    for key, w in works.items():
+        p = cost.stage_cost(w, truth)
+        (run / "stages" / key).mkdir()
+        (run / "stages" / key / "result.json").write_text(json.dumps(
+            {"key": key, "seconds": {"setup": truth.setup_s, "train": p.train, "evaluate": p.evaluation, "ood": p.ood}}))
+    wall = cost.simulate_wall(trials, {k: cost.stage_cost(w, truth).total for k, w in works.items()}, 2)
+    (run / "sweep_seconds.json").write_text(json.dumps({"plan": 10.0, "trials": wall, "report": 20.0}))
+    fitted, out = cost.calibrate(run, str(data_root), "hw-test", cpus=2)
+    assert fitted.train_s_per_token == pytest.approx({"ce_teacher": 2e-3, "student": 1e-3})
+    assert fitted.eval_s_per_token == pytest.approx(0.5) and fitted.stage_overhead_s == pytest.approx(3.0, abs=1e-2)
+    assert fitted.sweep_overhead_s == 30.0 and fitted.provenance.date and "2 trial(s) at once" in fitted.provenance.note
+    e = cost.estimate(trials, spec.resources, "hw-test", cost.load_coefficients(out), cpus=2, gpus=0)
+    assert e.wall_s == pytest.approx(wall + 30.0, rel=1e-3)
