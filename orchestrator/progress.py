@@ -62,6 +62,7 @@ class Reading:
     planned: int
     finish: float | None  # time.time() of the expected end of the trials
     factor: float | None  # measured / estimated seconds of this sweep's finished stages
+    estimated: bool = False  # the finish comes from the cost estimate (else from the sweep's own pace)
 
     def metrics(self, now: float) -> dict:
         """What a trial reports to Tune with its generation."""
@@ -75,8 +76,12 @@ class Reading:
             return text + "; expected finish: after the first stage of this sweep"
         left = max(0.0, self.finish - now)
         when = time.strftime("%Y-%m-%d %H:%M %Z", time.localtime(self.finish))
-        how = f"estimate x{self.factor:.2f} from the stages measured so far" if self.factor else \
-            "from this sweep's own pace (no cost coefficients for this machine)"
+        if self.factor:
+            how = f"estimate x{self.factor:.2f} from the stages measured so far"
+        elif self.estimated:
+            how = "the cost estimate; corrected as stages finish"
+        else:
+            how = "from this sweep's own pace (no cost coefficients for this machine)"
         return text + f"; expected finish {when}, in {_duration(left)} ({how})"
 
 
@@ -103,7 +108,7 @@ def read(plan: ProgressPlan, now: float | None = None) -> Reading:
         finished = {key for _, key in done}
         left = sum(s for key, s in plan.estimated_s.items() if key not in finished)
         finish = now + plan.wall_s * factor * (left / total if total else 0.0)
-        return Reading(len(done), planned, finish, factor if pairs else None)
+        return Reading(len(done), planned, finish, factor if pairs else None, estimated=True)
     if fresh <= 0:
         return Reading(len(done), planned, None, None)
     pace = (now - plan.started) / fresh  # seconds of wall per stage, this sweep's own
@@ -171,4 +176,6 @@ def sweep_progress(trials, store_root: Path, reuse: bool, keep_all: bool, resour
                                  cost.load_coefficients(), cpus, gpus, keep_all)
     except (cost.CostError, OSError, ValueError) as exc:
         _logger.warning("progress: no cost estimate (%s); the expected finish follows the sweep's own pace", exc)
-    return progress_plan(trials, store_root, reuse, estimate)
+    plan = progress_plan(trials, store_root, reuse, estimate)
+    print(read(plan).line(time.time()), flush=True)  # the expected finish as the trials start
+    return plan

@@ -23,6 +23,7 @@ def test_the_finish_is_the_estimate_scaled_by_measured_over_estimated(tmp_path):
     plan = ProgressPlan(((store, "a"), (store, "b")), {"a": 100.0, "b": 100.0}, wall_s=200.0, started=1000.0)
     first = read(plan, now=1000.0)
     assert (first.done, first.planned, first.finish) == (0, 2, 1200.0)
+    assert "(the cost estimate; corrected as stages finish)" in first.line(1000.0)
     finish_stage(tmp_path, "a", 140.0)  # it took 140 + 10 s overhead against 100 estimated: x1.5
     plan = ProgressPlan(plan.stages, plan.estimated_s, plan.wall_s, stage_overhead_s=10.0, started=1000.0)
     later = read(plan, now=1300.0)
