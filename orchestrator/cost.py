@@ -51,9 +51,8 @@ TRAIN_KINDS = {"none": "ce_teacher", "rand": "mixup_teacher", "ea": "mixup_teach
                "lcl": "lcl_teacher"}
 FP32 = 4
 ADAM_BYTES_PER_PARAM = 16  # fp32 weights, gradients and AdamW's two moments
-# measured the same way by every caller: bytes of the stage store outside the arrays and weights
-# (result.json, checksums, plots), per stage, when no coefficient file says otherwise
-SIMULATED_EPOCHS = 1  # batches of one epoch are drawn; the others cost the same in expectation
+# MixUp partners per row through the encoder (trainables/methods/partners.py: n_partners)
+PARTNERS = {"rand": 1, "ea": 1, "sim": 2}
 
 
 class CostError(ValueError):
@@ -279,7 +278,8 @@ def parameter_count(model: str, num_labels: int) -> int:
     with torch.device("meta"):
         encoder = AutoModel.from_config(config)
     hidden = config.hidden_size
-    return sum(v.numel() for v in encoder.state_dict().values()) + hidden * hidden + hidden + hidden * num_labels + num_labels
+    head = hidden * hidden + hidden + hidden * num_labels + num_labels  # dense and out_proj (trainables/models.py)
+    return sum(v.numel() for v in encoder.state_dict().values()) + head
 
 
 def model_shape(model: str) -> tuple[int, int]:
@@ -346,7 +346,7 @@ def stage_work(spec, keep: bool, has_student: bool) -> StageWork:
         kind, partners = "student", 0
     else:
         kind = TRAIN_KINDS[spec.teacher.kind]
-        partners = {"rand": 1, "ea": 1, "sim": 2}.get(spec.teacher.kind, 0)
+        partners = PARTNERS.get(spec.teacher.kind, 0)
     rows = np.arange(n_train)
     train_tokens = cfg.epochs * padded_tokens(train_len, rows, cfg.batch_size, cfg.group_by_length, partners,
                                               seed=spec.seed) if data.tokenised else math.nan
@@ -527,7 +527,7 @@ def gpu_memory_gib(work: Mapping[str, StageWork], trials, c: Coefficients) -> fl
             return None
         params = parameter_count(stage.data.model, data.labels)
         hidden, layers = model_shape(stage.data.model)
-        partners = max({"rand": 1, "ea": 1, "sim": 2}.get(s.teacher.kind, 0) if s.generation == 1 else 0
+        partners = max(PARTNERS.get(s.teacher.kind, 0) if s.generation == 1 else 0
                        for s in t.all_stages)
         step_tokens = stage.train.batch_size * (1 + partners) * int(data.train.max())
         peak = max(peak, ADAM_BYTES_PER_PARAM * params + activations_per * step_tokens * hidden * layers)
@@ -570,7 +570,8 @@ def estimate(trials, resources, hardware: str, coefficients: Mapping[str, Coeffi
         if cost.total is not None:
             seconds[key] = cost.total
     if priced and not untokenised:
-        missing += [f"{KIND_NAMES[kind]}: no {hardware} coefficient" for kind, (n, s) in by_kind.items() if n and s is None]
+        missing += [f"{KIND_NAMES[kind]}: no {hardware} coefficient"
+                    for kind, (n, s) in by_kind.items() if n and s is None]
     shown = {k: (n, s) for k, (n, s) in by_kind.items() if n}
     complete = priced and len(seconds) == len(work)
     compute = sum(seconds.values()) if complete else None
@@ -592,7 +593,8 @@ def estimate(trials, resources, hardware: str, coefficients: Mapping[str, Coeffi
                            "GPU memory: token lengths unknown")
     return Estimate(hardware=hardware, coefficients=c, model_matches=matches, stages=len(work), by_kind=shown,
                     compute_s=compute, wall_s=wall, slots=slots, cpus=cpus, gpus=gpus,
-                    store_bytes=store_bytes(work, other_bytes(coefficients)), stages_with_weights=sum(1 for w in work.values() if w.weight_bytes),
+                    store_bytes=store_bytes(work, other_bytes(coefficients)),
+                    stages_with_weights=sum(1 for w in work.values() if w.weight_bytes),
                     weight_bytes=max((w.weight_bytes for w in work.values()), default=0.0),
                     object_store_bytes=object_store, gpu_memory_gib=gpu, missing=tuple(missing),
                     stage_seconds=seconds)
