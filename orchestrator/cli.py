@@ -111,6 +111,8 @@ def _sweep_arguments(p: argparse.ArgumentParser) -> None:
                    help="deprecated name of --runs")
     _tracking_uri(p)
     p.add_argument("--dry-run", action="store_true", help="validate and print the plan; train nothing (= emocal plan)")
+    p.add_argument("--ignore-disk-check", action="store_true",
+                   help="start even when the estimated stage store exceeds the free space where the run folder lives")
     p.add_argument("--format", choices=("table", "json"), default="table", help="how --dry-run prints the plan")
     p.add_argument("--resume", action="store_true", help="finish an interrupted sweep; re-runs nothing finished")
     p.add_argument("--no-reuse", action="store_true", help="do not share stages between trials")
@@ -125,9 +127,27 @@ def _sweep_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-dashboard", action="store_true", help="start the local Ray instance without its dashboard")
 
 
+def _estimate_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--hardware", metavar="KIND",
+                   help="price the plan for this hardware kind of the cost coefficients (default: this machine's, "
+                        "e.g. cpu-2core-amd-epyc)")
+    p.add_argument("--coefficients", metavar="FILE",
+                   help="cost coefficients over the repo's (the file --calibrate writes)")
+
+
 def _plan_arguments(p: argparse.ArgumentParser) -> None:
-    _spec_arguments(p)
+    p.add_argument("spec", metavar="SPEC", nargs="?", help="the sweep spec, e.g. specs/quickstart.yaml")
+    _data_root(p)
     p.add_argument("--format", choices=("table", "json"), default="table", help="how to print the plan")
+    p.add_argument("--estimate", action="store_true",
+                   help="also print what the sweep will cost: compute and wall hours, stage-store disk, object "
+                        "store, GPU memory per trial")
+    _estimate_arguments(p)
+    p.add_argument("--num-cpus", type=float, metavar="N", help="with --estimate: CPUs for Ray (default: this machine's)")
+    p.add_argument("--num-gpus", type=float, metavar="N", help="with --estimate: GPUs for Ray (default: this machine's)")
+    p.add_argument("--calibrate", metavar="RUN_FOLDER",
+                   help="fit the cost coefficients of this machine from a finished run folder (runs/NAME) and write "
+                        "them to RUN_FOLDER/cost_coefficients.yaml; no SPEC needed")
 
 
 def _report_arguments(p: argparse.ArgumentParser) -> None:

@@ -158,6 +158,7 @@ class SweepOptions:
     dashboard: bool = True
     dashboard_host: str = "127.0.0.1"
     dashboard_port: int = 8265
+    ignore_disk_check: bool = False  # start even when the estimated stage store exceeds the free space
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> "SweepOptions":
@@ -166,7 +167,7 @@ class SweepOptions:
                    resume=args.resume, reuse=not args.no_reuse,
                    keep_all_weights=args.keep_all_weights, address=args.address, num_cpus=args.num_cpus,
                    num_gpus=args.num_gpus, dashboard=not args.no_dashboard, dashboard_host=args.dashboard_host,
-                   dashboard_port=args.dashboard_port)
+                   dashboard_port=args.dashboard_port, ignore_disk_check=getattr(args, "ignore_disk_check", False))
 
 
 @dataclass(frozen=True)
@@ -259,6 +260,26 @@ def check_setup(spec: SweepSpec, folder: RunFolder, options: SweepOptions) -> No
               flush=True)
 
 
+def check_disk(folder: RunFolder, options: SweepOptions) -> bool:
+    """Before Ray starts: whether the estimated stage store fits the free space where the run
+    folder lives (orchestrator/cost.py); says why not, or that --ignore-disk-check overrides."""
+    from orchestrator.cost import CostError, disk_preflight
+
+    try:
+        problem, line = disk_preflight(folder.trials, folder.path, folder.store_root, options.reuse,
+                                       options.keep_all_weights)
+    except CostError as exc:  # a model whose size is not known here: nothing to compare
+        _logger.warning("disk check skipped: %s", exc)
+        return True
+    print(line, flush=True)
+    if problem and not options.ignore_disk_check:
+        print(f"error: {problem}", file=sys.stderr)
+        return False
+    if problem:
+        _logger.warning("%s (starting anyway: --ignore-disk-check)", problem)
+    return True
+
+
 def open_tracking(spec: SweepSpec, folder: RunFolder, options: SweepOptions) -> Tracking:
     """The experiment and one run per trial (continued where the fingerprint matches), and the
     state the driver's recorder reads: the driver is MLflow's only writer (orchestrator/recorder.py)."""
@@ -284,7 +305,10 @@ def open_tracking(spec: SweepSpec, folder: RunFolder, options: SweepOptions) -> 
 
 def trial_settings(spec: SweepSpec, folder: RunFolder, options: SweepOptions):
     """What every trial shares (orchestrator/trial.py, TrialSettings); starts preparing the data."""
+    import ray
+
     from orchestrator.kinds import kind_of
+    from orchestrator.progress import sweep_progress
     from orchestrator.trial import TrialSettings, prepare_data_refs
 
     res = spec.resources
@@ -292,7 +316,9 @@ def trial_settings(spec: SweepSpec, folder: RunFolder, options: SweepOptions):
     return TrialSettings(
         store_root=str(folder.store_root), reuse=options.reuse, task_cpus=res.cpus_per_trial - TASK_HEAD_CPU,
         task_gpus=res.gpus_per_trial, llm_task_gpus=res.gpus_per_llm_trial, stage_wait_s=res.stage_wait_hours * 3600,
-        keep="all" if options.keep_all_weights else frozenset(handover_keys(chains)), data=prepare_data_refs(chains))
+        keep="all" if options.keep_all_weights else frozenset(handover_keys(chains)), data=prepare_data_refs(chains),
+        progress=sweep_progress(folder.trials, folder.store_root, options.reuse, options.keep_all_weights, res,
+                                ray.cluster_resources().get("CPU", 1.0), ray.cluster_resources().get("GPU", 0.0)))
 
 
 def make_tuner(spec: SweepSpec, folder: RunFolder, settings, tracking: Tracking):
@@ -303,6 +329,7 @@ def make_tuner(spec: SweepSpec, folder: RunFolder, settings, tracking: Tracking)
     from ray.tune.search.basic_variant import BasicVariantGenerator
 
     from orchestrator.kinds import kind_of
+    from orchestrator.progress import ProgressLine
     from orchestrator.recorder import RunRecorder
     from orchestrator.trial import run_trial
 
@@ -344,7 +371,8 @@ def make_tuner(spec: SweepSpec, folder: RunFolder, settings, tracking: Tracking)
             checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
             # Tune's own loggers but TensorBoard's (_quiet_tune turns off the automatic ones):
             # each trial's result.json and progress.csv stay; emocal's metrics are in MLflow
-            callbacks=[RunRecorder(tracking.recorder_state), JsonLoggerCallback(), CSVLoggerCallback()],
+            callbacks=[RunRecorder(tracking.recorder_state), ProgressLine(settings.progress), JsonLoggerCallback(),
+                       CSVLoggerCallback()],
             verbose=1,
         ),
     )
@@ -439,6 +467,8 @@ def run_sweep(spec: SweepSpec, args: argparse.Namespace) -> int:
     options = SweepOptions.from_args(args)
     phases = _Phases()
     folder = open_run_folder(spec, options)
+    if not check_disk(folder, options):
+        return 2
     phases.mark("plan")
     context = start_ray(options)
     phases.mark("ray_start")
@@ -467,12 +497,32 @@ def run_sweep(spec: SweepSpec, args: argparse.Namespace) -> int:
 
 def show_plan(args: argparse.Namespace) -> int:
     """`emocal plan SPEC`: the spec checked and its plan printed; nothing trains."""
+    if getattr(args, "calibrate", None):
+        from orchestrator.cost import calibrate_command
+
+        return calibrate_command(args)
+    if not args.spec:
+        print("error: give a SPEC (or --calibrate RUN_FOLDER)", file=sys.stderr)
+        return 2
     try:
         spec = load_spec(args.spec, data_root=str(args.data_root))
     except SpecError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print_plan(spec, plan_summary(spec, build_plan(spec)), args.format)
+    trials = build_plan(spec)
+    summary = plan_summary(spec, trials)
+    estimate = problem = None
+    if getattr(args, "estimate", False):
+        from orchestrator.cost import CostError, format_estimate, plan_estimate
+
+        try:
+            estimate = plan_estimate(spec, trials, args)
+            summary["estimate"] = estimate.to_dict()
+        except CostError as exc:
+            problem = summary["estimate"] = f"no estimate: {exc}"
+    print_plan(spec, summary, args.format)
+    if args.format == "table" and (estimate or problem):
+        print(format_estimate(estimate, spec.resources.gpus_per_trial) if estimate else problem)
     return 0
 
 

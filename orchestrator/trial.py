@@ -33,6 +33,7 @@ from ray import tune
 from orchestrator.kinds import kind_of
 from orchestrator.placement import StageTask, task_device
 from orchestrator.plan import LLMTrialPlan, TrialPlan
+from orchestrator.progress import ProgressPlan, progress_metrics
 from trainables.stage import DataConfig, StageSpec, load_handover
 from trainables.store import StageStore
 from trainables.train import DivergedError
@@ -61,6 +62,7 @@ class TrialSettings:
         keep: "all" (--keep-all-weights), or the keys of the stages whose handover a student reads.
         data: each dataset's prepared data in the object store, by its DataConfig (missing: a task
             prepares its own).
+        progress: what the trial's reports say of the sweep's progress (orchestrator/progress.py).
     """
 
     store_root: str
@@ -71,6 +73,7 @@ class TrialSettings:
     stage_wait_s: float | None = None
     keep: str | frozenset[str] = "all"
     data: Mapping[DataConfig, ray.ObjectRef] = field(default_factory=dict)
+    progress: ProgressPlan | None = None  # stages done of planned and the expected finish, in each report
 
     def store(self, trial_key: str) -> StageStore:
         return StageStore(trial_store_root(self.store_root, self.reuse, trial_key))
@@ -276,7 +279,7 @@ def run_llm_trial(plan: LLMTrialPlan, store: StageStore, settings: TrialSettings
     metrics = {k: result["metrics"][k] for k in LLM_REPORTED if k in result["metrics"]}
     where = runs[0] if runs else StageRun(result, "")
     tune.report({"generation": spec.generation, "stage_trained": int(trained), **metrics, "stage": spec.key(),
-                 "task_gpu_ids": where.gpu_ids, "task_device": where.device})
+                 "task_gpu_ids": where.gpu_ids, "task_device": where.device, **progress_metrics(settings.progress)})
 
 
 def run_chain_trial(plan: TrialPlan, store: StageStore, settings: TrialSettings) -> None:
@@ -307,7 +310,8 @@ def run_chain_trial(plan: TrialPlan, store: StageStore, settings: TrialSettings)
                      "weights_node": chain.weights_node.get(spec.parent, "") if spec.parent else "",
                      "task_gpu_ids": where.gpu_ids, "task_device": where.device}
             tune.report({"generation": g, "stage_trained": int(spec.key() in chain.trained), **metrics,
-                         "stage": spec.key(), **nodes}, checkpoint=tune.Checkpoint.from_directory(tmp))
+                         "stage": spec.key(), **nodes, **progress_metrics(settings.progress)},
+                        checkpoint=tune.Checkpoint.from_directory(tmp))
 
 
 def run_trial(config: dict, plans: Mapping[str, TrialPlan | LLMTrialPlan], settings: TrialSettings) -> None:

@@ -110,6 +110,16 @@ def test_shared_stages_are_trained_once(sweep):
 
 
 @pytest.mark.slow
+def test_progress_says_stages_done_of_planned_in_the_reports_and_the_terminal(sweep):
+    workdir, _, out = sweep
+    reports = tune_reports(workdir, "e2e")
+    assert all(r["stages_planned"] == 4 and 1 <= r["stages_done"] <= 4 for r in reports)
+    assert max(r["stages_done"] for r in reports) == 4
+    assert "progress: 0 of 4 stages done" in out.stdout and "progress: 4 of 4 stages done" in out.stdout
+    assert "disk check: the stage store needs an estimated" in out.stdout  # checked before Ray started
+
+
+@pytest.mark.slow
 def test_report_is_printed_and_written(sweep):
     workdir, _, out = sweep
     assert "F1 macro (weighted)" in out.stdout and "mlflow ui" in out.stdout

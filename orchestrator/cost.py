@@ -1,0 +1,855 @@
+"""What a sweep will cost before it runs: compute hours, wall time, disk, object store, GPU memory (issue 25).
+
+The model counts work from what the plan knows (its unique stages, rows per split after the
+caps, token lengths of the tokenised data, epochs, batch sizes, OOD percents, the model's size)
+and prices it with coefficients measured per hardware kind and encoder, kept with their
+provenance in orchestrator/cost_coefficients.yaml:
+
+- training: seconds per padded token through forward, backward and the optimiser step, by
+  stage kind (a CE teacher; a MixUp teacher, whose partners go through the encoder beside each
+  row, padded to the widest of them; a student), times the padded tokens of every epoch's
+  batches (`trainables.train.epoch_batches`, partners drawn at random);
+- evaluation: seconds per padded token of `predict_logits` (validation after each epoch,
+  validation and test, the training set for a handover, the OOD test before and after each
+  fine-tuning);
+- OOD fine-tuning: seconds per padded token of its MixUp steps (each OOD row with an ID row);
+- per stage: its setup (data, tokeniser, model build) and what no result.json sees (the Ray task's
+  start, the write to the store); per sweep: Ray's start, MLflow, the report.
+
+Wall time replays the launch order (orchestrator/plan.py, `launch_order`) on the trial slots the
+Ray resources give. Disk is counted from the arrays each stage stores (np.savez, uncompressed)
+and fp32 weights from the parameter count; nothing is removed while a sweep runs, so the peak
+stage store is the final one. A part whose coefficient was never measured is reported as such
+and left out of every total that would need it. `emocal plan --calibrate RUN` refits the
+coefficients from a finished run's stage seconds (`fit`).
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import heapq
+import json
+import math
+import os
+import platform
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping
+
+import numpy as np
+import yaml
+
+COEFFICIENTS_FILE = Path(__file__).with_name("cost_coefficients.yaml")
+# stage kinds of the estimate's table, in its order; the first three are training by teacher
+# recipe, the rest are parts of every stage
+KINDS = ("ce_teacher", "mixup_teacher", "lcl_teacher", "student", "ood_finetune", "evaluation", "overhead")
+KIND_NAMES = {"ce_teacher": "CE teacher / data map", "mixup_teacher": "MixUp teachers", "lcl_teacher": "LCL teachers",
+              "student": "students", "ood_finetune": "OOD fine-tuning", "evaluation": "evaluation",
+              "overhead": "setup and task overhead"}
+TRAIN_KINDS = {"none": "ce_teacher", "rand": "mixup_teacher", "ea": "mixup_teacher", "sim": "mixup_teacher",
+               "lcl": "lcl_teacher"}
+FP32 = 4
+ADAM_BYTES_PER_PARAM = 16  # fp32 weights, gradients and AdamW's two moments
+# MixUp partners per row through the encoder (trainables/methods/partners.py: n_partners)
+PARTNERS = {"rand": 1, "ea": 1, "sim": 2}
+
+
+class CostError(ValueError):
+    """A coefficient file or a run folder that cannot be read; the message names it and the key."""
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Where a set of coefficients comes from."""
+
+    script: str
+    machine: str
+    date: str
+    commit: str
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class GpuMemory:
+    """One measured peak of a training step (torch's max_memory_allocated, no CUDA context)."""
+
+    peak_gib: float
+    params: float  # of the model it was measured on
+    tokens_per_step: float  # padded tokens of the step measured
+    hidden_x_layers: float  # its hidden size times its layers: activations scale with both
+
+
+@dataclass(frozen=True)
+class Coefficients:
+    """Prices of one hardware kind for one encoder; None: not measured."""
+
+    hardware: str
+    model: str
+    provenance: Provenance
+    train_s_per_token: Mapping[str, float] = field(default_factory=dict)  # by TRAIN_KINDS value and "student"
+    eval_s_per_token: float | None = None
+    ood_s_per_token: float | None = None
+    setup_s: float | None = None
+    stage_overhead_s: float | None = None
+    sweep_overhead_s: float | None = None
+    stage_other_bytes: float | None = None
+    trials_at_once: int | None = None  # how many trials shared the machine when it was measured
+    gpu_memory: GpuMemory | None = None
+
+    def to_yaml_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d.pop("hardware")
+        d["train_s_per_token"] = {k: _sig(v) for k, v in self.train_s_per_token.items()}
+        return {k: _sig(v) for k, v in d.items() if v is not None and v != {}}
+
+
+def _sig(v):
+    """4 significant digits for a measured float (more would be noise); anything else as it is."""
+    return float(f"{v:.4g}") if isinstance(v, float) else v
+
+
+_FIELDS = {f.name for f in dataclasses.fields(Coefficients)} - {"hardware"}
+
+
+def _parse_entry(hardware: str, raw: object, where: str) -> Coefficients:
+    if not isinstance(raw, dict):
+        raise CostError(f"{where}.{hardware}: expected a mapping of coefficients, got {type(raw).__name__}")
+    unknown = set(raw) - _FIELDS
+    if unknown:
+        raise CostError(f"{where}.{hardware}: unknown key(s) {sorted(unknown)}; known: {sorted(_FIELDS)}")
+    for name in ("model", "provenance"):
+        if name not in raw:
+            raise CostError(f"{where}.{hardware}.{name}: missing (every entry says what it measured and how)")
+    try:
+        provenance = Provenance(**raw["provenance"])
+    except TypeError as exc:
+        raise CostError(f"{where}.{hardware}.provenance: {exc}; keys: script, machine, date, commit, note") from None
+    gpu = raw.get("gpu_memory")
+    try:
+        gpu = GpuMemory(**gpu) if gpu is not None else None
+    except TypeError as exc:
+        raise CostError(f"{where}.{hardware}.gpu_memory: {exc}") from None
+    train = raw.get("train_s_per_token") or {}
+    known = set(TRAIN_KINDS.values()) | {"student"}
+    if not isinstance(train, dict) or set(train) - known:
+        raise CostError(f"{where}.{hardware}.train_s_per_token: a mapping with keys among {sorted(known)}")
+    return Coefficients(hardware=hardware, **{**raw, "provenance": provenance, "gpu_memory": gpu,
+                                              "train_s_per_token": dict(train)})
+
+
+def load_coefficients(*paths: str | Path) -> dict[str, Coefficients]:
+    """Hardware kind -> its coefficients: the repo's file, then each of `paths` over it."""
+    out: dict[str, Coefficients] = {}
+    for path in (COEFFICIENTS_FILE, *paths):
+        try:
+            raw = yaml.safe_load(Path(path).read_text()) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise CostError(f"{path}: cannot read the cost coefficients ({exc})") from None
+        if not isinstance(raw, dict):
+            raise CostError(f"{path}: expected a mapping of hardware kind -> coefficients")
+        out.update({hw: _parse_entry(hw, entry, str(path)) for hw, entry in raw.items()})
+    return out
+
+
+def local_hardware(gpus_per_trial: float = 0.0) -> str:
+    """This machine's hardware kind as the coefficient file names them: `cpu-2core-amd-epyc`,
+    `nvidia-h200` (the first GPU's name, when the trials take GPUs)."""
+    if gpus_per_trial:
+        try:
+            import subprocess
+
+            name = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"], capture_output=True,
+                                  text=True, timeout=10).stdout.splitlines()[0]
+            return _slug(name.replace(" ", "-"))
+        except (OSError, IndexError, ValueError):
+            return "gpu-unknown"
+    model = platform.processor() or ""
+    try:
+        model = next(line.split(":", 1)[1] for line in Path("/proc/cpuinfo").read_text().splitlines()
+                     if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return f"cpu-{os.cpu_count()}core-{_slug(model) or 'unknown'}"
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+# ---- the work of a stage, counted from the plan and the tokenised data
+
+
+@dataclass(frozen=True)
+class StageWork:
+    """What one stage does and stores, counted before it runs."""
+
+    key: str
+    kind: str  # a KINDS training kind: ce_teacher, mixup_teacher, lcl_teacher, student
+    train_tokens: float  # padded tokens through forward+backward over all epochs
+    validation_tokens: float  # padded tokens of the per-epoch validation inside training
+    eval_tokens: float  # validation, test and (kept) training-set logits after training
+    ood_eval_tokens: float  # OOD test logits, before and after each fine-tuning
+    ood_train_tokens: float  # padded tokens of the OOD fine-tuning steps
+    array_bytes: float  # arrays.npz and the logits among the artifacts
+    weight_bytes: float  # weights.safetensors (0 when it keeps no handover)
+    handover_bytes: float  # weights and training-set logits in the object store (0 without a student)
+
+
+def padded_tokens(lengths: np.ndarray, rows: np.ndarray, batch_size: int, group_by_length: bool,
+                  partners: int = 0, partner_pool: np.ndarray | None = None, seed: int = 0) -> float:
+    """Padded tokens of one epoch of training batches: each batch, with `partners` partner rows per
+    row drawn from `partner_pool` (MixUp), padded to its widest row."""
+    from trainables.train import epoch_batches
+
+    rng = np.random.default_rng(seed)
+    pool = np.asarray(partner_pool if partner_pool is not None else rows)
+    total = 0.0
+    for batch in epoch_batches(np.asarray(rows), lengths, batch_size, group_by_length, rng):
+        width = lengths[batch].max()
+        if partners:
+            mates = pool[rng.integers(0, len(pool), size=len(batch) * partners)]
+            width = max(width, lengths[mates].max())
+        total += len(batch) * (1 + partners) * width
+    return float(total)
+
+
+def eval_tokens(lengths: np.ndarray, batch_size: int) -> float:
+    """Padded tokens of `predict_logits`: rows sorted by length, then batched (NaN: lengths unknown)."""
+    if len(lengths) and np.isnan(np.asarray(lengths, dtype=float)).any():
+        return math.nan
+    ordered = np.sort(np.asarray(lengths))
+    return float(sum(len(b) * b.max() for b in (ordered[i:i + batch_size] for i in range(0, len(ordered), batch_size))))
+
+
+@functools.lru_cache(maxsize=16)
+def _ood_rows(data_cfg, percent: float) -> np.ndarray:
+    """Token lengths of the OOD rows fine-tuned on at `percent`."""
+    from trainables.batching import encode
+    from trainables.data import ood_finetune_indices
+    from trainables.models import load_tokenizer
+    from trainables.stage import prepare_data
+
+    data = prepare_data(data_cfg)
+    picked = ood_finetune_indices(data.ood_data, percent, seed=data_cfg.split_seed)
+    pool = data.ood_data.train
+    rows = encode([pool.texts[i] for i in picked], pool.labels[picked], load_tokenizer(data_cfg.model),
+                  data_cfg.max_length)
+    return rows.lengths
+
+
+# the paper's encoders by their published config.json values, so that their size is known with
+# no hub access (the rest of each config is transformers' default for the architecture)
+KNOWN_SHAPES = {
+    "roberta-base": ("roberta", dict(vocab_size=50265, max_position_embeddings=514, type_vocab_size=1,
+                                     layer_norm_eps=1e-5)),
+    "google/electra-base-discriminator": ("electra", dict(vocab_size=30522, embedding_size=768, hidden_size=768,
+                                                          num_hidden_layers=12, num_attention_heads=12,
+                                                          intermediate_size=3072)),
+}
+
+
+@functools.lru_cache(maxsize=16)
+def model_config(model: str):
+    """The encoder's config: from its folder or the local HF cache (never the network), else its
+    published shape (KNOWN_SHAPES); raises CostError when neither is here."""
+    from transformers import AutoConfig
+
+    from trainables.models import resolve_model_path
+
+    try:
+        return AutoConfig.from_pretrained(resolve_model_path(model), local_files_only=True)
+    except (OSError, ValueError) as exc:
+        if model not in KNOWN_SHAPES:
+            raise CostError(f"model {model}: its config is not here ({type(exc).__name__}: not in its folder or the "
+                            "local Hugging Face cache), so its size is unknown; load it once, or give a local "
+                            "folder") from None
+        kind, values = KNOWN_SHAPES[model]
+        return AutoConfig.for_model(kind, **values)
+
+
+@functools.lru_cache(maxsize=16)
+def parameter_count(model: str, num_labels: int) -> int:
+    """Values of the model's fp32 state dict (encoder from its config, no weights read; our head)."""
+    import torch
+    from transformers import AutoModel
+
+    config = model_config(model)
+    with torch.device("meta"):
+        encoder = AutoModel.from_config(config)
+    hidden = config.hidden_size
+    head = hidden * hidden + hidden + hidden * num_labels + num_labels  # dense and out_proj (trainables/models.py)
+    return sum(v.numel() for v in encoder.state_dict().values()) + head
+
+
+def model_shape(model: str) -> tuple[int, int]:
+    """(hidden size, layers) of an encoder."""
+    config = model_config(model)
+    return config.hidden_size, config.num_hidden_layers
+
+
+@dataclass(frozen=True)
+class _Rows:
+    """Token lengths per split (rows only, every length NaN, when the tokeniser is not here)."""
+
+    train: np.ndarray
+    validation: np.ndarray
+    test: np.ndarray
+    ood_test: np.ndarray | None
+    labels: int
+    tokenised: bool
+
+
+def _tokeniser_here(model: str) -> None:
+    """Raises OSError unless the model's tokeniser loads without the network."""
+    from transformers import AutoTokenizer
+
+    from trainables.models import resolve_model_path
+
+    path = resolve_model_path(model)
+    if not Path(path).is_dir():
+        AutoTokenizer.from_pretrained(path, local_files_only=True)
+
+
+@functools.lru_cache(maxsize=16)
+def split_rows(data_cfg) -> _Rows:
+    """The plan's data after its caps: tokenised as a stage would (`prepare_data`), or, where the
+    tokeniser cannot be loaded here (a hub model offline), only the rows counted."""
+    from trainables.stage import cap_split, prepare_data
+
+    try:
+        _tokeniser_here(data_cfg.model)
+        d = prepare_data(data_cfg)
+        return _Rows(d.train.lengths, d.validation.lengths, d.test.lengths,
+                     d.ood_test.lengths if d.ood_test is not None else None, len(d.id_data.labels), True)
+    except OSError:
+        from trainables.data import load_dataset
+
+        ds = load_dataset(data_cfg.dataset, data_cfg.data_root, split_seed=data_cfg.split_seed)
+        nan = lambda split, cap: np.full(len(cap_split(split, cap, data_cfg.split_seed)), np.nan)  # noqa: E731
+        ood = None
+        if data_cfg.ood_dataset is not None:
+            ood = nan(load_dataset(data_cfg.ood_dataset, data_cfg.data_root, split_seed=data_cfg.split_seed).test,
+                      data_cfg.max_eval)
+        return _Rows(nan(ds.train, data_cfg.max_train), nan(ds.validation, data_cfg.max_eval),
+                     nan(ds.test, data_cfg.max_eval), ood, len(ds.labels), False)
+
+
+def stage_work(spec, keep: bool, has_student: bool) -> StageWork:
+    """Count one stage's work and bytes (`spec` a trainables.stage.StageSpec); token counts are
+    NaN where the tokeniser is not here."""
+    data = split_rows(spec.data)
+    train_len = data.train
+    n_train, k = len(train_len), data.labels
+    cfg = spec.train
+    if spec.generation > 1:
+        kind, partners = "student", 0
+    else:
+        kind = TRAIN_KINDS[spec.teacher.kind]
+        partners = PARTNERS.get(spec.teacher.kind, 0)
+    rows = np.arange(n_train)
+    train_tokens = cfg.epochs * padded_tokens(train_len, rows, cfg.batch_size, cfg.group_by_length, partners,
+                                              seed=spec.seed) if data.tokenised else math.nan
+    val_len, test_len = data.validation, data.test
+    validation_tokens = cfg.epochs * eval_tokens(val_len, cfg.eval_batch_size) if cfg.select != "last" else 0.0
+    evals = eval_tokens(val_len, cfg.eval_batch_size) + eval_tokens(test_len, cfg.eval_batch_size)
+    if keep:
+        evals += eval_tokens(train_len, cfg.eval_batch_size)
+    n_val, n_test = len(val_len), len(test_len)
+    array_bytes = (n_val + n_test) * (k * FP32 + 8) * 2  # arrays.npz, and the logits among the artifacts
+    array_bytes += 2 * 500 * 8  # the temperature grid and its ECE curve
+    if spec.records_data_map:
+        array_bytes += cfg.epochs * n_train * (FP32 + 1) + n_train * k * FP32
+    ood_eval = ood_train = 0.0
+    if spec.ood is not None and data.ood_test is not None:
+        ood_len = data.ood_test
+        ood_eval = (1 + len(spec.ood.percents)) * eval_tokens(ood_len, cfg.eval_batch_size)
+        array_bytes += len(ood_len) * ((1 + len(spec.ood.percents)) * k * FP32 + 8) * 2
+        for p in spec.ood.percents:
+            if not data.tokenised:
+                ood_train = math.nan
+                break
+            ood_lengths = _ood_rows(spec.data, p)
+            joined = np.concatenate([ood_lengths, train_len])
+            ood_train += spec.ood.epochs * padded_tokens(
+                joined, np.arange(len(ood_lengths)), spec.ood.batch_size, cfg.group_by_length, 1,
+                partner_pool=len(ood_lengths) + rows, seed=spec.seed)
+    weights = FP32 * parameter_count(spec.data.model, k)
+    handover = weights + n_train * k * FP32
+    return StageWork(key=spec.key(), kind=kind, train_tokens=train_tokens, validation_tokens=validation_tokens,
+                     eval_tokens=evals, ood_eval_tokens=ood_eval, ood_train_tokens=ood_train,
+                     array_bytes=array_bytes + (n_train * k * FP32 if keep else 0.0),
+                     weight_bytes=weights if keep else 0.0, handover_bytes=handover if has_student else 0.0)
+
+
+def plan_work(trials, keep_all: bool = False) -> dict[str, StageWork]:
+    """Every unique stage of a chain plan -> its work (an LLM trial's stage is not counted)."""
+    from orchestrator.kinds import kind_of
+    from orchestrator.plan import handover_keys
+
+    chains = [t for t in trials if kind_of(t).trains]
+    parents = handover_keys(chains)
+    unique = {s.key(): s for t in chains for s in t.all_stages}
+    return {key: stage_work(s, keep_all or key in parents, key in parents) for key, s in unique.items()}
+
+
+# ---- pricing the work
+
+
+@dataclass(frozen=True)
+class StageCost:
+    """Seconds of one stage by part; None where a coefficient is missing."""
+
+    train: float | None
+    ood: float | None
+    evaluation: float | None
+    overhead: float | None
+
+    @property
+    def total(self) -> float | None:
+        parts = (self.train, self.ood, self.evaluation, self.overhead)
+        return None if any(p is None for p in parts) else sum(parts)
+
+
+def _times(coef: float | None, amount: float) -> float | None:
+    """coef x amount; None when either is unknown (no coefficient, or NaN tokens)."""
+    if amount == 0:
+        return 0.0
+    return None if coef is None or math.isnan(amount) else coef * amount
+
+
+def stage_cost(work: StageWork, c: Coefficients) -> StageCost:
+    evaluation = _times(c.eval_s_per_token, work.eval_tokens)
+    train = _times(c.train_s_per_token.get(work.kind), work.train_tokens)
+    validation = _times(c.eval_s_per_token, work.validation_tokens)
+    train = None if train is None or validation is None else train + validation
+    ood = _times(c.ood_s_per_token, work.ood_train_tokens)
+    ood_eval = _times(c.eval_s_per_token, work.ood_eval_tokens)
+    ood = None if ood is None or ood_eval is None else ood + ood_eval
+    overhead = None if c.setup_s is None or c.stage_overhead_s is None else c.setup_s + c.stage_overhead_s
+    return StageCost(train, ood, evaluation, overhead)
+
+
+def trial_slots(resources, trials: int, cpus: float, gpus: float) -> int:
+    """Trials that run at once on `cpus` CPUs and `gpus` GPUs (a GPU holds 1/gpus_per_trial trials)."""
+    slots = math.floor(cpus / resources.cpus_per_trial + 1e-9)
+    if resources.gpus_per_trial:
+        slots = min(slots, math.floor(gpus / resources.gpus_per_trial + 1e-9))
+    if resources.max_concurrent_trials:
+        slots = min(slots, resources.max_concurrent_trials)
+    return max(0, min(slots, trials))
+
+
+def simulate_wall(trials, seconds: Mapping[str, float], slots: int, done: frozenset[str] = frozenset()) -> float:
+    """Seconds from the first trial's start to the last one's end: trials start in launch order on
+    the first free slot; a trial trains each stage not yet claimed, waits for one another trial is
+    training, and skips one already stored (`done`)."""
+    from orchestrator.plan import launch_order
+
+    if slots < 1:
+        return math.inf
+    free = [0.0] * slots
+    finish: dict[str, float] = {k: 0.0 for k in done}
+    end = 0.0
+    for trial in launch_order(list(trials)):
+        t = heapq.heappop(free)
+        for stage in trial.all_stages:
+            key = stage.key()
+            if key not in finish:
+                finish[key] = t + seconds.get(key, 0.0)
+            t = max(t, finish[key])
+        end = max(end, t)
+        heapq.heappush(free, t)
+    return end
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A sweep's estimated cost; None where a coefficient is missing (see `missing`)."""
+
+    hardware: str
+    coefficients: Coefficients | None
+    model_matches: bool
+    stages: int
+    by_kind: Mapping[str, tuple[int, float | None]]  # kind -> (stages, compute seconds)
+    compute_s: float | None
+    wall_s: float | None
+    slots: int
+    cpus: float
+    gpus: float
+    store_bytes: float
+    stages_with_weights: int
+    weight_bytes: float
+    object_store_bytes: float
+    gpu_memory_gib: float | None
+    missing: tuple[str, ...]
+    stage_seconds: Mapping[str, float] = field(default_factory=dict)  # per stage key, where known
+
+    def to_dict(self) -> dict:
+        c = self.coefficients
+        return {"hardware": self.hardware, "coefficients": None if c is None else dataclasses.asdict(c.provenance),
+                "model_matches": self.model_matches, "stages": self.stages,
+                "by_kind": {k: {"stages": n, "compute_hours": None if s is None else s / 3600}
+                            for k, (n, s) in self.by_kind.items()},
+                "compute_hours": None if self.compute_s is None else self.compute_s / 3600,
+                "wall_hours": None if self.wall_s is None else self.wall_s / 3600,
+                "trials_at_once": self.slots, "cpus": self.cpus, "gpus": self.gpus,
+                "stage_store_peak_bytes": self.store_bytes, "stage_store_final_bytes": self.store_bytes,
+                "stages_with_weights": self.stages_with_weights, "weight_bytes": self.weight_bytes,
+                "object_store_peak_bytes": self.object_store_bytes, "gpu_memory_gib_per_trial": self.gpu_memory_gib,
+                "missing": list(self.missing)}
+
+
+def other_bytes(coefficients: Mapping[str, Coefficients]) -> float:
+    """A stage's bytes besides its arrays and weights (result.json, checksums, plots): the same on
+    any hardware, so the largest measured."""
+    return max((c.stage_other_bytes or 0.0 for c in coefficients.values()), default=0.0)
+
+
+def store_bytes(work: Mapping[str, StageWork], other: float) -> float:
+    """Bytes the stages add to the stage store (arrays, weights, the rest per stage)."""
+    return sum(w.array_bytes + w.weight_bytes + other for w in work.values())
+
+
+def gpu_memory_gib(work: Mapping[str, StageWork], trials, c: Coefficients) -> float | None:
+    """Peak GPU memory of one trial's training step, scaled from the one measured step: AdamW's
+    16 bytes a parameter, plus the measured activations per token x hidden x layers times the
+    widest step of the plan."""
+    g = c.gpu_memory
+    if g is None:
+        return None
+    activations_per = (g.peak_gib * 2**30 - ADAM_BYTES_PER_PARAM * g.params) / (g.tokens_per_step * g.hidden_x_layers)
+    peak = 0.0
+    for t in trials:
+        stage = t.all_stages[0]
+        data = split_rows(stage.data)
+        if not data.tokenised:
+            return None
+        params = parameter_count(stage.data.model, data.labels)
+        hidden, layers = model_shape(stage.data.model)
+        partners = max(PARTNERS.get(s.teacher.kind, 0) if s.generation == 1 else 0
+                       for s in t.all_stages)
+        step_tokens = stage.train.batch_size * (1 + partners) * int(data.train.max())
+        peak = max(peak, ADAM_BYTES_PER_PARAM * params + activations_per * step_tokens * hidden * layers)
+    return peak / 2**30
+
+
+def estimate(trials, resources, hardware: str, coefficients: Mapping[str, Coefficients], cpus: float, gpus: float,
+             keep_all: bool = False) -> Estimate:
+    """Price a plan's stages on `hardware` with `cpus` CPUs and `gpus` GPUs for Ray."""
+    from orchestrator.kinds import kind_of
+
+    chains = [t for t in trials if kind_of(t).trains]
+    work = plan_work(chains, keep_all)
+    c = coefficients.get(hardware)
+    missing: list[str] = []
+    if len(chains) < len(trials):
+        missing.append("LLM rows (no cost model for them)")
+    models = {s.data.model for t in chains for s in t.all_stages}
+    matches = c is not None and models <= {c.model}
+    seconds: dict[str, float] = {}
+    by_kind: dict[str, list] = {k: [0, 0.0] for k in KINDS}
+    untokenised = sorted({s.data.model for t in chains for s in t.all_stages if not split_rows(s.data).tokenised})
+    if untokenised:
+        missing.append(f"token lengths: the tokeniser of {', '.join(untokenised)} cannot be loaded here (offline), "
+                       "so no times; disk is counted from the rows")
+    priced = c is not None and matches
+    if c is None:
+        missing.append(f"hardware {hardware}: never measured (known: {', '.join(sorted(coefficients)) or 'none'}); "
+                       "calibrate with a small sweep: emocal plan --calibrate RUN_FOLDER")
+    elif not matches:
+        missing.append(f"model(s) {', '.join(sorted(models - {c.model}))}: {hardware} was measured on {c.model} only")
+    for key, w in work.items():
+        cost = stage_cost(w, c) if priced else StageCost(None, None, None, None)
+        parts = [(w.kind, cost.train, True), ("ood_finetune", cost.ood, w.ood_train_tokens != 0),
+                 ("evaluation", cost.evaluation, True), ("overhead", cost.overhead, True)]
+        for kind, value, counted in parts:
+            if counted:
+                by_kind[kind][0] += 1
+                by_kind[kind][1] = None if value is None or by_kind[kind][1] is None else by_kind[kind][1] + value
+        if cost.total is not None:
+            seconds[key] = cost.total
+    if priced and not untokenised:
+        missing += [f"{KIND_NAMES[kind]}: no {hardware} coefficient"
+                    for kind, (n, s) in by_kind.items() if n and s is None]
+    shown = {k: (n, s) for k, (n, s) in by_kind.items() if n}
+    complete = priced and len(seconds) == len(work)
+    compute = sum(seconds.values()) if complete else None
+    slots = trial_slots(resources, len(chains), cpus, gpus)
+    wall = None
+    if complete and slots >= 1 and c.sweep_overhead_s is not None:
+        wall = simulate_wall(chains, seconds, slots) + c.sweep_overhead_s
+    elif complete and slots < 1:
+        missing.append(f"wall time: no trial fits {cpus:g} CPU(s) and {gpus:g} GPU(s)")
+    handovers = sorted((w.handover_bytes for w in work.values()), reverse=True)
+    students = sum(1 for t in chains if len(t.stages) > 1)
+    at_once = min(max(slots, 1), students)
+    object_store = 2 * at_once * (handovers[0] if handovers else 0.0)  # two handovers per running chain
+    gpu = None
+    if resources.gpus_per_trial and c is not None:
+        gpu = gpu_memory_gib(work, chains, c)
+        if gpu is None:
+            missing.append(f"GPU memory: no {hardware} measurement" if c.gpu_memory is None else
+                           "GPU memory: token lengths unknown")
+    return Estimate(hardware=hardware, coefficients=c, model_matches=matches, stages=len(work), by_kind=shown,
+                    compute_s=compute, wall_s=wall, slots=slots, cpus=cpus, gpus=gpus,
+                    store_bytes=store_bytes(work, other_bytes(coefficients)),
+                    stages_with_weights=sum(1 for w in work.values() if w.weight_bytes),
+                    weight_bytes=max((w.weight_bytes for w in work.values()), default=0.0),
+                    object_store_bytes=object_store, gpu_memory_gib=gpu, missing=tuple(missing),
+                    stage_seconds=seconds)
+
+
+def _hours(s: float | None) -> str:
+    """h:mm:ss, or why there is no figure."""
+    if s is None:
+        return "not measured"
+    s = round(s)
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
+
+
+def gb(n: float) -> str:
+    return f"{n / 1e9:.2f} GB"
+
+
+def format_estimate(e: Estimate, gpus_per_trial: float) -> str:
+    """The estimate's lines under the plan (`emocal plan SPEC --estimate`)."""
+    c = e.coefficients
+    lines = []
+    if c is None:
+        lines.append(f"estimate: hardware {e.hardware} has no measured coefficients: no times")
+    else:
+        p = c.provenance
+        lines.append(f"estimate on {e.hardware} (coefficients measured on {c.model}: {p.script}, {p.date}, "
+                     f"commit {p.commit}; how: orchestrator/cost_coefficients.yaml)")
+    lines.append(f"  {'stage kind':<28}{'stages':>7}  compute (h:mm:ss)")
+    for kind, (n, s) in e.by_kind.items():
+        lines.append(f"  {KIND_NAMES[kind]:<28}{n:>7}  {_hours(s)}")
+    lines.append(f"  {'total':<28}{e.stages:>7}  {_hours(e.compute_s)}")
+    where = f"{e.cpus:g} CPU(s), {e.gpus:g} GPU(s): {e.slots} trial(s) at once"
+    lines.append(f"wall time (h:mm:ss) on {where}: {_hours(e.wall_s)}"
+                 + (f" (incl. {_hours(c.sweep_overhead_s)} of Ray start, MLflow and report)" if e.wall_s and c else ""))
+    if c is not None and c.trials_at_once and e.wall_s is not None and c.trials_at_once != e.slots:
+        lines.append(f"  (measured with {c.trials_at_once} trial(s) at once; {e.slots} at once may share the "
+                     "machine differently)")
+    lines.append(f"stage store: peak {gb(e.store_bytes)}, final {gb(e.store_bytes)} (nothing is removed while a "
+                 f"sweep runs; {e.stages_with_weights} of {e.stages} stages keep fp32 weights, "
+                 f"{e.weight_bytes / 1e6:.0f} MB each)")
+    lines.append(f"object store peak: {gb(e.object_store_bytes)} (two handovers per running chain with a student)")
+    if not gpus_per_trial:
+        lines.append("GPU memory per trial: none (resources.gpus_per_trial is 0)")
+    else:
+        lines.append("GPU memory per trial: " + ("not measured" if e.gpu_memory_gib is None else
+                                                 f"{e.gpu_memory_gib:.1f} GiB (scaled from one measured step)"))
+    lines += [f"not estimated: {m}" for m in e.missing]
+    return "\n".join(lines)
+
+
+# ---- the disk preflight
+
+
+def disk_shortfall(needed_bytes: float, free_bytes: float, folder: Path) -> str | None:
+    """Why a sweep needing `needed_bytes` more in the stage store cannot start where `free_bytes`
+    are free on `folder`'s filesystem; None when it fits."""
+    if needed_bytes <= free_bytes:
+        return None
+    return (f"the sweep's stage store needs an estimated {gb(needed_bytes)} more, but the filesystem of {folder} has "
+            f"{gb(free_bytes)} free; free some space, pass --runs DIR on a larger disk, or start anyway with "
+            "--ignore-disk-check")
+
+
+def stored_keys(store_root: Path, keys) -> frozenset[str]:
+    """The stages already in the store (a resumed sweep or a shared store needs no room for them)."""
+    return frozenset(k for k in keys if (Path(store_root) / k / "result.json").is_file())
+
+
+def needed_store_bytes(trials, store_root: Path, reuse: bool, keep_all: bool) -> float:
+    """Bytes a sweep adds to its stage store: its unique stages not stored yet (each trial's own
+    store with --no-reuse)."""
+    from orchestrator.kinds import kind_of
+    from orchestrator.trial import trial_store_root
+
+    chains = [t for t in trials if kind_of(t).trains]
+    work = plan_work(chains, keep_all)
+    other = other_bytes(load_coefficients())
+    total = 0.0
+    if reuse:
+        done = stored_keys(store_root, work)
+        return sum(w.array_bytes + w.weight_bytes + other for k, w in work.items() if k not in done)
+    for t in chains:
+        root = trial_store_root(store_root, False, t.key)
+        keys = [s.key() for s in t.all_stages]
+        done = stored_keys(root, keys)
+        total += sum(work[k].array_bytes + work[k].weight_bytes + other for k in keys if k not in done)
+    return total
+
+
+def free_bytes(folder: Path) -> float:
+    """Free bytes on the filesystem that holds `folder` (its nearest existing parent)."""
+    import shutil
+
+    path = Path(folder)
+    while not path.exists():
+        path = path.parent
+    return float(shutil.disk_usage(path).free)
+
+
+# ---- calibration from a finished run
+
+
+def measured_stages(store_root: Path) -> dict[str, dict]:
+    """Stage key -> its result.json, for every stage of a run's store that recorded its seconds."""
+    out = {}
+    for path in sorted(Path(store_root).glob("*/result.json")):
+        result = json.loads(path.read_text())
+        if result.get("seconds"):
+            out[result["key"]] = result
+    return out
+
+
+def _ratio(pairs: list[tuple[float, float]]) -> float | None:
+    """Least squares through the origin weighted by 1/x: sum(y) / sum(x)."""
+    xs = sum(x for x, _ in pairs)
+    return None if xs <= 0 else max(0.0, sum(y for _, y in pairs) / xs)
+
+
+def fit(trials, results: Mapping[str, dict], hardware: str, model: str, provenance: Provenance,
+        trials_phase_s: float | None, sweep_overhead_s: float | None, slots: int,
+        stored_bytes: Mapping[str, float] | None = None) -> Coefficients:
+    """Coefficients from a run's measured stage seconds (result.json "seconds"), and per stage the
+    task overhead that makes the replayed schedule last the run's measured trials phase."""
+    work = plan_work(trials)
+    measured = {k: w for k, w in work.items() if k in results}
+    if not measured:
+        raise CostError("none of the run's stages recorded its seconds (result.json 'seconds'); "
+                        "run a sweep with this version first")
+    sec = {k: results[k]["seconds"] for k in measured}
+    evaluation = _ratio([(w.eval_tokens, sec[k]["evaluate"]) for k, w in measured.items()])
+    e = evaluation or 0.0
+    train = {}
+    for kind in set(TRAIN_KINDS.values()) | {"student"}:
+        pairs = [(w.train_tokens, sec[k]["train"] - e * w.validation_tokens) for k, w in measured.items()
+                 if w.kind == kind]
+        if pairs and (value := _ratio(pairs)) is not None:
+            train[kind] = value
+    ood = _ratio([(w.ood_train_tokens, sec[k].get("ood", 0.0) - e * w.ood_eval_tokens) for k, w in measured.items()])
+    setup = float(np.mean([s["setup"] for s in sec.values()]))
+    c = Coefficients(hardware=hardware, model=model, provenance=provenance, train_s_per_token=train,
+                     eval_s_per_token=evaluation, ood_s_per_token=ood, setup_s=setup, stage_overhead_s=0.0,
+                     sweep_overhead_s=sweep_overhead_s, trials_at_once=slots)
+    if stored_bytes:
+        other = [stored_bytes[k] - w.array_bytes - w.weight_bytes for k, w in measured.items() if k in stored_bytes]
+        c = dataclasses.replace(c, stage_other_bytes=float(np.mean(other)) if other else None)
+    if trials_phase_s is None or len(measured) < len(work):
+        return c
+    # the task overhead o: replay(o) = the measured trials phase; replay grows with o, so bisect
+    def replay(o: float) -> float:
+        priced = dataclasses.replace(c, stage_overhead_s=o)
+        return simulate_wall(trials, {k: stage_cost(w, priced).total or 0.0 for k, w in work.items()}, slots)
+
+    lo, hi = 0.0, max(1.0, trials_phase_s)
+    if replay(lo) >= trials_phase_s:
+        return c
+    for _ in range(50):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if replay(mid) < trials_phase_s else (lo, mid)
+    return dataclasses.replace(c, stage_overhead_s=round((lo + hi) / 2, 3))
+
+
+# ---- the command line: `emocal plan SPEC --estimate`, `emocal plan --calibrate RUN`
+
+
+def available_gpus() -> int:
+    """GPUs `nvidia-smi -L` lists here (0 without one); Ray's default for a local instance."""
+    import subprocess
+
+    try:
+        out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return 0
+    return sum(1 for line in out.splitlines() if line.startswith("GPU "))
+
+
+def plan_estimate(spec, trials, args) -> Estimate:
+    """The estimate `emocal plan SPEC --estimate` prints: on --num-cpus/--num-gpus (default: this
+    machine's), priced for --hardware (default: this machine's kind)."""
+    coefficients = load_coefficients(*([args.coefficients] if args.coefficients else []))
+    hardware = args.hardware or local_hardware(spec.resources.gpus_per_trial)
+    cpus = args.num_cpus if args.num_cpus is not None else float(os.cpu_count() or 1)
+    gpus = args.num_gpus if args.num_gpus is not None else float(available_gpus())
+    return estimate(trials, spec.resources, hardware, coefficients, cpus, gpus,
+                    keep_all=getattr(args, "keep_all_weights", False))
+
+
+def _commit() -> str:
+    import subprocess
+
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=Path(__file__).parent, capture_output=True,
+                              text=True, timeout=10).stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def _stage_dir_bytes(path: Path) -> float:
+    return float(sum(f.stat().st_size for f in path.rglob("*") if f.is_file()))
+
+
+def calibrate(run_folder: Path, data_root: str, hardware: str | None, cpus: float | None) -> tuple[Coefficients, Path]:
+    """Fit the coefficients of this machine from a finished run folder; written to
+    RUN/cost_coefficients.yaml, for `emocal plan SPEC --estimate --coefficients` that file."""
+    import datetime
+    import time
+
+    from orchestrator.plan import build_plan
+    from orchestrator.spec import load_spec
+
+    run_folder = Path(run_folder)
+    spec_path = run_folder / "spec.yaml"
+    if not spec_path.is_file():
+        raise CostError(f"{run_folder}: no spec.yaml, so not a sweep's run folder (give runs/NAME)")
+    spec = load_spec(str(spec_path), data_root=data_root)
+    trials = build_plan(spec)
+    results = measured_stages(run_folder / "stages")
+    phases_path = run_folder / "sweep_seconds.json"
+    phases = json.loads(phases_path.read_text()) if phases_path.is_file() else {}
+    trials_phase = phases.get("trials")
+    overhead = sum(v for k, v in phases.items() if k != "trials") if phases else None
+    models = sorted({s.data.model for t in trials for s in getattr(t, "all_stages", ())})
+    hardware = hardware or local_hardware(spec.resources.gpus_per_trial)
+    cpus = float(cpus if cpus is not None else os.cpu_count() or 1)
+    slots = trial_slots(spec.resources, len(trials), cpus, float(available_gpus()))
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    provenance = Provenance(
+        script=f"emocal plan --calibrate ({spec.name} run)", machine=f"{hardware}, {os.cpu_count()} CPU(s)",
+        date=datetime.date.today().isoformat(), commit=_commit(),
+        note=f"{len(results)} stages, {slots} trial(s) at once; load average {load:.1f} when calibrated "
+             f"({time.strftime('%H:%M')}; the run's own load is not recorded)")
+    stored = {k: _stage_dir_bytes(run_folder / "stages" / k) for k in results}
+    c = fit(trials, results, hardware, models[0] if len(models) == 1 else ",".join(models), provenance,
+            trials_phase, overhead, slots, stored)
+    out = run_folder / "cost_coefficients.yaml"
+    out.write_text(yaml.safe_dump({hardware: c.to_yaml_dict()}, sort_keys=False))
+    return c, out
+
+
+def calibrate_command(args) -> int:
+    """`emocal plan --calibrate RUN`: fit, write, print."""
+    import sys
+
+    try:
+        c, out = calibrate(Path(args.calibrate), str(args.data_root), args.hardware, args.num_cpus)
+    except CostError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(yaml.safe_dump({c.hardware: c.to_yaml_dict()}, sort_keys=False), end="")
+    print(f"written to {out}; use it with: emocal plan SPEC --estimate --coefficients {out}")
+    return 0
+
+
+def disk_preflight(trials, run_folder: Path, store_root: Path, reuse: bool, keep_all: bool) -> tuple[str | None, str]:
+    """(why the sweep must not start, or None; the line that says what was compared)."""
+    needed = needed_store_bytes(trials, store_root, reuse, keep_all)
+    free = free_bytes(run_folder)
+    return disk_shortfall(needed, free, run_folder), (f"disk check: the stage store needs an estimated {gb(needed)} "
+                                                      f"more; {gb(free)} free on the filesystem of {run_folder}")
