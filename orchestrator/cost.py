@@ -312,12 +312,15 @@ def _tokeniser_here(model: str) -> None:
 
 
 @functools.lru_cache(maxsize=16)
-def split_rows(data_cfg) -> _Rows:
-    """The plan's data after its caps: tokenised as a stage would (`prepare_data`), or, where the
-    tokeniser cannot be loaded here (a hub model offline), only the rows counted."""
+def split_rows(data_cfg, tokenise: bool = True) -> _Rows:
+    """The plan's data after its caps: tokenised as a stage would (`prepare_data`), or only the rows
+    counted where the tokeniser cannot be loaded here (a hub model offline) or bytes are all that is
+    asked (`tokenise=False`: the disk check, which needs no token lengths)."""
     from trainables.stage import cap_split, prepare_data
 
     try:
+        if not tokenise:
+            raise OSError("rows only")
         _tokeniser_here(data_cfg.model)
         d = prepare_data(data_cfg)
         return _Rows(d.train.lengths, d.validation.lengths, d.test.lengths,
@@ -335,10 +338,10 @@ def split_rows(data_cfg) -> _Rows:
                      nan(ds.test, data_cfg.max_eval), ood, len(ds.labels), False)
 
 
-def stage_work(spec, keep: bool, has_student: bool) -> StageWork:
+def stage_work(spec, keep: bool, has_student: bool, tokenise: bool = True) -> StageWork:
     """Count one stage's work and bytes (`spec` a trainables.stage.StageSpec); token counts are
-    NaN where the tokeniser is not here."""
-    data = split_rows(spec.data)
+    NaN where the tokeniser is not here or `tokenise` is False."""
+    data = split_rows(spec.data, tokenise)
     train_len = data.train
     n_train, k = len(train_len), data.labels
     cfg = spec.train
@@ -382,7 +385,7 @@ def stage_work(spec, keep: bool, has_student: bool) -> StageWork:
                      weight_bytes=weights if keep else 0.0, handover_bytes=handover if has_student else 0.0)
 
 
-def plan_work(trials, keep_all: bool = False) -> dict[str, StageWork]:
+def plan_work(trials, keep_all: bool = False, tokenise: bool = True) -> dict[str, StageWork]:
     """Every unique stage of a chain plan -> its work (an LLM trial's stage is not counted)."""
     from orchestrator.kinds import kind_of
     from orchestrator.plan import handover_keys
@@ -390,7 +393,7 @@ def plan_work(trials, keep_all: bool = False) -> dict[str, StageWork]:
     chains = [t for t in trials if kind_of(t).trains]
     parents = handover_keys(chains)
     unique = {s.key(): s for t in chains for s in t.all_stages}
-    return {key: stage_work(s, keep_all or key in parents, key in parents) for key, s in unique.items()}
+    return {key: stage_work(s, keep_all or key in parents, key in parents, tokenise) for key, s in unique.items()}
 
 
 # ---- pricing the work
@@ -670,7 +673,7 @@ def needed_store_bytes(trials, store_root: Path, reuse: bool, keep_all: bool) ->
     from orchestrator.trial import trial_store_root
 
     chains = [t for t in trials if kind_of(t).trains]
-    work = plan_work(chains, keep_all)
+    work = plan_work(chains, keep_all, tokenise=False)  # bytes need rows, not token lengths
     other = other_bytes(load_coefficients())
     total = 0.0
     if reuse:
