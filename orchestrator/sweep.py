@@ -37,7 +37,7 @@ import yaml
 from orchestrator import locations
 from orchestrator.dashboard import access_hint, check_dashboard_host
 from orchestrator.locations import resolve_data_root  # noqa: F401 - its old home
-from orchestrator.plan import build_plan, handover_keys, launch_order, plan_summary
+from orchestrator.plan import build_plan, kept_keys, launch_order, plan_summary, weights_summary
 from orchestrator.spec import SpecError, SweepSpec, load_spec
 
 _logger = logging.getLogger("orchestrator.sweep")
@@ -81,6 +81,15 @@ def print_plan(spec: SweepSpec, summary: dict, fmt: str) -> None:
     r = summary["resources"]
     print(f"resources per trial: {r['cpus_per_trial']} CPU, {r['gpus_per_trial']} GPU "
           f"({r['gpus_per_llm_trial']} GPU for an LLM trial)")
+    w = summary["kept_weights"]
+    print("weights kept (fp32 safetensors, encoder + head): "
+          f"{_cost(w['for_students'])} for students; {_cost(w['with_export'])} with the spec's export: list "
+          f"({len(spec.export)} pairs); {_cost(w['every_stage'])} with --keep-all-weights")
+
+
+def _cost(cost: dict) -> str:
+    size = "size unknown" if cost["bytes"] is None else f"{cost['bytes'] / 1e9:.2f} GB"
+    return f"{cost['stages']} stages, {size}"
 
 
 def check_resume_spec(run_dir: Path, spec: SweepSpec, resume: bool) -> None:
@@ -291,7 +300,7 @@ def trial_settings(spec: SweepSpec, folder: RunFolder, options: SweepOptions):
     return TrialSettings(
         store_root=str(folder.store_root), reuse=options.reuse, task_cpus=res.cpus_per_trial - TASK_HEAD_CPU,
         task_gpus=res.gpus_per_trial, llm_task_gpus=res.gpus_per_llm_trial, stage_wait_s=res.stage_wait_hours * 3600,
-        keep="all" if options.keep_all_weights else frozenset(handover_keys(chains)), data=prepare_data_refs(chains))
+        keep="all" if options.keep_all_weights else frozenset(kept_keys(spec, chains)), data=prepare_data_refs(chains))
 
 
 def make_tuner(spec: SweepSpec, folder: RunFolder, settings, tracking: Tracking):
@@ -471,7 +480,8 @@ def show_plan(args: argparse.Namespace) -> int:
     except SpecError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print_plan(spec, plan_summary(spec, build_plan(spec)), args.format)
+    trials = build_plan(spec)
+    print_plan(spec, {**plan_summary(spec, trials), "kept_weights": weights_summary(spec, trials)}, args.format)
     return 0
 
 
