@@ -193,6 +193,8 @@ def _selective_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataset", required=True, metavar="DATASET", help="the ID dataset, e.g. isear")
     _runs(p, "where the sweep's store is recorded")
     _tracking_uri(p)
+    p.add_argument("--split", choices=("test", "validation"), default="test",
+                   help="whose stored logits: test (default; the report's), or validation (to pick a threshold on)")
     p.add_argument("--out", metavar="DIR", default=".", help="folder for selective_DATASET.md, .json, .png (default: .)")
 
 

@@ -104,11 +104,13 @@ def stored_stage(run_dir: Path, trial: str, generation: int) -> StoredStage:
 
 
 def stage_spec(run_dir: Path, data_root: Path, trial: str, key: str):
-    """The StageSpec of `key`, planned again from the spec as the sweep ran it (`<run folder>/spec.yaml`)."""
+    """The StageSpec of `key`, planned again from the spec as the sweep ran it (`<run folder>/spec.yaml`),
+    and the torch threads its Ray task ran with (orchestrator/trial.py: the trial's task CPUs)."""
     import yaml
 
     from orchestrator.plan import build_plan
     from orchestrator.spec import parse_spec
+    from orchestrator.sweep import TASK_HEAD_CPU
 
     raw = yaml.safe_load((run_dir / "spec.yaml").read_text())
     spec = parse_spec(raw, source_path=str(run_dir / "spec.yaml"), data_root=str(data_root))
@@ -116,7 +118,7 @@ def stage_spec(run_dir: Path, data_root: Path, trial: str, key: str):
         if plan.key == trial:
             for stage in plan.all_stages:
                 if stage.key() == key:
-                    return stage
+                    return stage, max(1, round(spec.resources.cpus_per_trial - TASK_HEAD_CPU))
     raise ExportError(f"stage {key} of {trial} is not in the plan of {run_dir / 'spec.yaml'} with data root "
                       f"{data_root}: the data files or the code changed since the sweep; export from a run of this "
                       "code (rerun the sweep) or pass the data root the sweep used")
@@ -128,12 +130,14 @@ def rerun_hint(dataset: str, method: str) -> str:
             "are trained again only to keep their weights")
 
 
-def stage_weights(store, spec, dataset: str, method: str, scratch: Path) -> tuple[dict, str]:
+def stage_weights(store, spec, dataset: str, method: str, scratch: Path, threads: int = 1) -> tuple[dict, str]:
     """The stage's weights and where they came from: the store, else trained again and proven the same.
 
     A stage is a pure function of its key (docs/design.md, Stages and their keys), so training it
     again from its stored parent gives the same model; on the CPU the proof is that the new test
-    logits equal the stored ones bit for bit (np.array_equal). Nothing else is accepted.
+    logits equal the stored ones bit for bit (np.array_equal). Nothing else is accepted. It trains
+    with the torch threads the sweep's task had: another thread count sums in another order, and
+    the logits differ in their last bits.
 
     Raises:
         ExportError: the parent kept no handover, or the retrained logits differ.
@@ -156,6 +160,9 @@ def stage_weights(store, spec, dataset: str, method: str, scratch: Path) -> tupl
     if spec.data_map not in (None, key):
         data_map = dict(store.load_arrays(spec.data_map))  # gold_probs, correct, last_logits among them
     _logger.info("stage %s kept no weights: training it again to export it (its numbers must come out the same)", key)
+    import torch
+
+    torch.set_num_threads(threads)
     fresh, _ = run_stage(dataclasses.replace(spec, device="cpu"), parent, parent_result, data_map,
                          StageStore(scratch), keep=True)
     again = StageStore(scratch).load_arrays(key)["test_logits"]
@@ -281,13 +288,13 @@ def export(args: argparse.Namespace) -> int:
     print(f"exporting {choice.row.trial} generation {choice.generation} (g* = {choice.reported_generation}; "
           f"{choice.rule}): stage {where.key}", flush=True)
     store = StageStore(where.store_root)
-    spec = stage_spec(run_dir, args.data_root, choice.row.trial, where.key)
+    spec, threads = stage_spec(run_dir, args.data_root, choice.row.trial, where.key)
     from mlflow import MlflowClient
 
     run = MlflowClient(uri).get_run(where.run_id)
     out = Path(args.out or f"exports/{registered_name(args.experiment, args.dataset, args.method)}").resolve()
     with tempfile.TemporaryDirectory() as scratch:
-        weights, source = stage_weights(store, spec, args.dataset, args.method, Path(scratch))
+        weights, source = stage_weights(store, spec, args.dataset, args.method, Path(scratch), threads)
         result = store.load_result(where.key)
         record = calibration_record(choice, result, run.data.params, where.key, args.experiment, source,
                                     run.data.tags)

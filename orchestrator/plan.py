@@ -222,6 +222,9 @@ def weights_summary(spec: SweepSpec, trials: list) -> dict:
 
     chains = [t for t in trials if kind_of(t).trains]
     students = handover_keys(chains)
+    pairs = {(t.dataset, t.method.name) for t in chains}
+    per_pair = [weights_cost(chains, export_keys(chains, [pair]) - students) for pair in sorted(pairs)]
     return {"for_students": weights_cost(chains, students),
+            "one_more_pair": max(per_pair, key=lambda c: c["stages"], default={"stages": 0, "bytes": 0}),
             "with_export": weights_cost(chains, kept_keys(spec, trials)),
             "every_stage": weights_cost(chains, {s.key() for t in chains for s in t.all_stages})}

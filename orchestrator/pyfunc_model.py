@@ -9,6 +9,7 @@ registered model loads and serves where emocal is not installed.
 from __future__ import annotations
 
 import importlib.util
+import sys
 from pathlib import Path
 
 import mlflow
@@ -26,6 +27,7 @@ class CalibratedTextModel(PythonModel):
         folder = Path(context.artifacts[EXPORT_ARTIFACT])
         spec = importlib.util.spec_from_file_location("emocal_serving", folder / "emocal_serving.py")
         module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module  # dataclasses look their module up there while it runs
         spec.loader.exec_module(module)
         self.classifier = module.CalibratedClassifier(folder)
 

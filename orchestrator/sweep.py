@@ -84,7 +84,8 @@ def print_plan(spec: SweepSpec, summary: dict, fmt: str) -> None:
     w = summary["kept_weights"]
     print("weights kept (fp32 safetensors, encoder + head): "
           f"{_cost(w['for_students'])} for students; {_cost(w['with_export'])} with the spec's export: list "
-          f"({len(spec.export)} pairs); {_cost(w['every_stage'])} with --keep-all-weights")
+          f"({len(spec.export)} pairs); {_cost(w['every_stage'])} with --keep-all-weights; one (dataset, method) "
+          f"pair in export: adds at most {_cost(w['one_more_pair'])}")
 
 
 def _cost(cost: dict) -> str:
