@@ -58,9 +58,9 @@ def choose(rows, dataset: str, method: str, seed: int | None = None, generation:
     Raises:
         ExportError: no current run of (dataset, method), or no such seed or generation.
     """
-    from orchestrator.results import group, reported_generation
+    from orchestrator.results import CHAIN, group, reported_generation
 
-    groups = group(r for r in rows if r.kind == "chain")
+    groups = group(r for r in rows if r.kind == CHAIN)  # an LLM row has no weights
     if (dataset, method) not in groups:
         known = ", ".join(f"{d}/{m}" for d, m in sorted(groups)) or "none"
         raise ExportError(f"no current run of dataset {dataset!r} and method {method!r} with weights to export; "
@@ -320,7 +320,7 @@ def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         return export(args)
-    except ExportError as exc:
+    except (ExportError, FileExistsError, locations.LocationError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 

@@ -105,11 +105,15 @@ def open_model(model: str, tracking_uri: str | None):
     import mlflow
 
     from orchestrator.locations import resolve_tracking_uri
-    from orchestrator.pyfunc_model import EXPORT_ARTIFACT
+    from trainables.serving import CALIBRATION_FILE
 
     mlflow.set_tracking_uri(resolve_tracking_uri(tracking_uri))
     local = Path(mlflow.artifacts.download_artifacts(artifact_uri=model, dst_path=tempfile.mkdtemp(prefix="emocal-")))
-    return CalibratedClassifier(local / "artifacts" / EXPORT_ARTIFACT)
+    found = sorted(local.glob(f"artifacts/*/{CALIBRATION_FILE}"))  # the export folder, under its own name
+    if len(found) != 1:
+        raise FileNotFoundError(f"{model} holds no emocal export folder (no artifacts/*/{CALIBRATION_FILE}); "
+                                "is it a model `emocal export` logged?")
+    return CalibratedClassifier(found[0].parent)
 
 
 def write_rows(rows: list[dict], out: str | None) -> None:

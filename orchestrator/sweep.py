@@ -37,7 +37,7 @@ import yaml
 from orchestrator import locations
 from orchestrator.dashboard import access_hint, check_dashboard_host
 from orchestrator.locations import resolve_data_root  # noqa: F401 - its old home
-from orchestrator.plan import build_plan, kept_keys, launch_order, plan_summary, weights_summary
+from orchestrator.plan import build_plan, export_keys, kept_keys, launch_order, plan_summary, weights_summary
 from orchestrator.spec import SpecError, SweepSpec, load_spec
 
 _logger = logging.getLogger("orchestrator.sweep")
@@ -301,7 +301,8 @@ def trial_settings(spec: SweepSpec, folder: RunFolder, options: SweepOptions):
     return TrialSettings(
         store_root=str(folder.store_root), reuse=options.reuse, task_cpus=res.cpus_per_trial - TASK_HEAD_CPU,
         task_gpus=res.gpus_per_trial, llm_task_gpus=res.gpus_per_llm_trial, stage_wait_s=res.stage_wait_hours * 3600,
-        keep="all" if options.keep_all_weights else frozenset(kept_keys(spec, chains)), data=prepare_data_refs(chains))
+        keep="all" if options.keep_all_weights else frozenset(kept_keys(spec, chains)), data=prepare_data_refs(chains),
+        export=frozenset(export_keys(chains, spec.export)))
 
 
 def make_tuner(spec: SweepSpec, folder: RunFolder, settings, tracking: Tracking):

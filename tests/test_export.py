@@ -217,3 +217,22 @@ def test_risk_coverage_and_aurc_match_a_brute_force_loop():
     unique = rng.permutation(200) / 200  # no ties: the mean risk over the k most confident
     order = np.argsort(-unique)
     assert aurc(unique, correct) == pytest.approx(np.mean([(~correct[order[:k]]).mean() for k in range(1, 201)]))
+
+
+def test_plan_prints_the_disk_cost_of_the_kept_weights(tiny_model, data_root, capsys):
+    from orchestrator.plan import build_plan, handover_keys, weights_summary
+    from orchestrator.sweep import print_plan, plan_summary
+    from trainables.data import DATASETS
+    from trainables.models import state_bytes
+
+    spec = parse_spec({**BASE, "model": tiny_model, "export": [{"dataset": "isear", "method": "csd"}]},
+                      data_root=str(data_root))
+    trials = build_plan(spec)
+    cost = weights_summary(spec, trials)
+    one = state_bytes(tiny_model, len(DATASETS["isear"].labels))
+    students = len(handover_keys(trials))
+    assert cost["for_students"] == {"stages": students, "bytes": students * one}
+    assert cost["with_export"]["stages"] == students + 2  # csd's last generation, one per seed
+    assert cost["one_more_pair"] == {"stages": 2, "bytes": 2 * one}
+    print_plan(spec, {**plan_summary(spec, trials), "kept_weights": cost}, "table")
+    assert f"{students} stages, {students * one / 1e9:.2f} GB for students" in capsys.readouterr().out

@@ -322,6 +322,14 @@ def test_the_registered_model_gives_the_runs_numbers_in_a_fresh_process(sweep, e
     f1 = calibration.classification_metrics(probs, test.labels)["macro_f1"]
     ece = 100 * calibration.expected_calibration_error(probs, test.labels, n_bins=record["n_bins"])
     assert abs(f1 - row.metrics["test_macro_f1"]) < 1e-6 and abs(ece - row.metrics["test_ece_ts"]) < 1e-6
+    # emocal predict on the same URI fetches the same model: one row per input row, the same probabilities
+    (tmp_path / "texts.txt").write_text("\n".join(t.replace("\n", " ") for t in test.texts[:5]) + "\n")
+    out = subprocess.run([sys.executable, "-m", "orchestrator.predict", f"models:/{EXPORTED}@champion",
+                          str(tmp_path / "texts.txt"), "--out", str(tmp_path / "emocal.csv")], cwd=ROOT, env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-3000:]
+    by_emocal = pd.read_csv(tmp_path / "emocal.csv")[[f"prob_{name}" for name in record["labels"]]].to_numpy()
+    assert by_emocal.shape == (5, len(record["labels"])) and np.abs(by_emocal - probs[:5]).max() < 1e-6
     # the model is the run's: logged to it, at step g*, shown on its page
     import mlflow
 
@@ -354,7 +362,9 @@ def test_mlflow_models_serve_answers_with_calibrated_probabilities(sweep, export
 
     with served([sys.executable, "-m", "mlflow", "models", "serve", "-m", f"models:/{EXPORTED}@champion",
                  "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port)], f"http://127.0.0.1:{port}/ping",
-                cwd=workdir, env={**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{workdir / 'mlflow.db'}"}):
+                cwd=workdir, env={**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{workdir / 'mlflow.db'}",
+                                  # the server execs `uvicorn` by name: this Python's scripts first on PATH
+                                  "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}):
         status, answer = post(json.dumps({"dataframe_records": [{"text": t} for t in texts]}).encode())
         assert status == 200, answer
         expected = CalibratedClassifier(folder).predict(texts).rows()
