@@ -196,26 +196,43 @@ def calibration_record(choice: Choice, result: dict, run_params: dict, stage_key
     }
 
 
-def check_export(folder: Path, spec, stored: dict, tolerance: float = 1e-5) -> float:
-    """Load the folder as a user would and predict the stage's ID test rows: the logits must be the
-    stored ones (to `tolerance`; the batches are the sweep's) and the argmax the same.
+def check_export(folder: Path, spec, stored: dict, record: dict, tolerance: float = 1e-4) -> float:
+    """Load the folder as a user would, predict the stage's ID test rows, and require the run's numbers.
+
+    The argmax must be the stored logits' everywhere, and the macro F1 and the ECE at the folder's T
+    recomputed from its probabilities must equal the stored ones to 1e-6 (percent): the model's
+    reported numbers are the run's. The logits may differ by `tolerance` at most: the same on the
+    CPU that trained them (the batches are the sweep's), a few ulps apart on another device.
 
     Returns:
         The largest absolute logit difference.
 
     Raises:
-        ExportError: they differ.
+        ExportError: any of them differs.
     """
+    from trainables import calibration
     from trainables.serving import CalibratedClassifier
     from trainables.stage import id_splits
 
     _, _, test = id_splits(spec.data)
-    logits, _ = CalibratedClassifier(folder).logits(list(test.texts))
     if not np.array_equal(test.labels, stored["test_labels"]):
-        raise ExportError(f"the test rows of {spec.data.dataset} are not those the stage was evaluated on")
+        raise ExportError(f"the test rows of {spec.data.dataset} are not those the stage was evaluated on "
+                          "(the data files changed since the sweep?)")
+    logits, _ = CalibratedClassifier(folder).logits(list(test.texts))
     diff = float(np.abs(logits - stored["test_logits"]).max())
-    if diff > tolerance or not np.array_equal(logits.argmax(-1), stored["test_logits"].argmax(-1)):
-        raise ExportError(f"the exported model's test logits differ from the stored ones by {diff:.3g}; not exported")
+    probs = calibration.softmax(logits, record["temperature"])
+    ece_key = "after_scaling" if record["temperature"] != 1.0 else "before_scaling"
+    f1 = calibration.classification_metrics(probs, test.labels)["macro_f1"]
+    ece = 100 * calibration.expected_calibration_error(probs, test.labels, n_bins=record["n_bins"])
+    problems = [name for name, bad in (
+        (f"logits differ by {diff:.3g} > {tolerance:g}", diff > tolerance),
+        ("the predicted classes differ", not np.array_equal(logits.argmax(-1), stored["test_logits"].argmax(-1))),
+        (f"test macro F1 {f1:.6f} != {record['test_macro_f1']:.6f}", abs(f1 - record["test_macro_f1"]) > 1e-6),
+        (f"test ECE {ece:.6f} != {record['ece_percent']['test'][ece_key]:.6f}",
+         abs(ece - record["ece_percent"]["test"][ece_key]) > 1e-6)) if bad]
+    if problems:
+        raise ExportError(f"the exported model is not the run's on its test rows ({'; '.join(problems)}); not "
+                          f"exported (the folder {folder} is left to inspect)")
     return diff
 
 
@@ -300,7 +317,7 @@ def export(args: argparse.Namespace) -> int:
                                     run.data.tags)
         folder = write_export(out, weights, spec.data.model, result["labels"], spec.data.max_length,
                               spec.train.eval_batch_size, record)
-    diff = check_export(folder, spec, store.load_arrays(where.key))
+    diff = check_export(folder, spec, store.load_arrays(where.key), {**record, "labels": result["labels"]})
     print(f"wrote {folder} (weights {source}; its test logits match the stored ones to {diff:.2g}); "
           f"T = {record['temperature']:g}", flush=True)
     if args.no_register:

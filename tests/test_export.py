@@ -236,3 +236,36 @@ def test_plan_prints_the_disk_cost_of_the_kept_weights(tiny_model, data_root, ca
     assert cost["one_more_pair"] == {"stages": 2, "bytes": 2 * one}
     print_plan(spec, {**plan_summary(spec, trials), "kept_weights": cost}, "table")
     assert f"{students} stages, {students * one / 1e9:.2f} GB for students" in capsys.readouterr().out
+
+
+def test_export_checks_the_folder_against_the_runs_numbers(tiny_model, data_root, tmp_path):
+    """The folder predicts the stage's own test rows; a model whose classes or numbers differ is refused."""
+    from orchestrator.export import ExportError, check_export
+    from trainables import calibration
+    from trainables.batching import encode
+    from trainables.data import DATASETS
+    from trainables.exporting import write_export
+    from trainables.methods.registry import DistillConfig, MixupConfig
+    from trainables.stage import DataConfig, StageSpec, id_splits
+    from trainables.train import TrainConfig, predict_logits
+
+    data = DataConfig(dataset="isear", ood_dataset=None, data_root=str(data_root), model=tiny_model, max_length=32,
+                      max_eval=30)
+    spec = StageSpec(generation=1, seed=0, data=data, train=TrainConfig(eval_batch_size=8), teacher=MixupConfig("none"),
+                     distill=DistillConfig())
+    _, _, test = id_splits(data)
+    labels = list(DATASETS["isear"].labels)
+    model = build_model(tiny_model, len(labels), seed=5).eval()
+    logits = predict_logits(model, encode(test.texts, test.labels, load_tokenizer(tiny_model), 32), 8)
+    report = calibration.calibration_report(logits, test.labels, temperature=1.7)
+    record = {"temperature": 1.7, "n_bins": 10, "test_macro_f1": report["macro_f1"],
+              "ece_percent": {"test": {"after_scaling": report["ece"], "before_scaling": 0.0}}}
+    folder = write_export(tmp_path / "ok", state_to_numpy(model), tiny_model, labels, 32, 8, record)
+    stored = {"test_logits": logits, "test_labels": test.labels}
+    assert check_export(folder, spec, stored, record) == 0.0  # the sweep's batches: the same bits
+    other = logits.copy()
+    other[0] = other[0][::-1]  # one row's classes swapped: another model on one text
+    with pytest.raises(ExportError, match="the predicted classes differ"):
+        check_export(folder, spec, {**stored, "test_logits": other}, record)
+    with pytest.raises(ExportError, match="test ECE"):
+        check_export(folder, spec, stored, {**record, "ece_percent": {"test": {"after_scaling": 1.0}}})
