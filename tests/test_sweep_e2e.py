@@ -395,6 +395,25 @@ def test_a_stage_stored_without_weights_is_trained_again_and_proven_identical(sw
 
 
 @pytest.mark.slow
+def test_selective_prediction_of_each_method_at_its_reported_generation(sweep, data_root, tmp_path):
+    """emocal selective: per method at g*, AURC from the stored test logits at the reported T."""
+    from orchestrator import cli
+    from trainables import calibration
+    from trainables.store import StageStore
+
+    workdir = sweep[0]
+    rc = cli.main(["selective", "e2e", "--dataset", "isear", "--runs", str(workdir / "runs"), "--out", str(tmp_path)])
+    table = json.loads((tmp_path / "selective_isear.json").read_text())
+    assert rc == 0 and sorted(table) == sorted(METHODS) and (tmp_path / "selective_isear.png").stat().st_size > 10_000
+    for method in ("ce", "csd"):  # raw for CE, its fitted T for CSD (docs/method.md, Reporting)
+        row, where, arrays, _ = _reported(workdir, data_root, method)
+        t = StageStore(where.store_root).load_result(where.key)["temperature"] if method == "csd" else 1.0
+        probs = calibration.softmax(arrays["test_logits"], t)
+        assert table[method]["generation"] == row.generation and table[method]["curve"]["temperature"] == t
+        assert table[method]["aurc"]["mean"] == calibration.aurc(probs.max(-1), probs.argmax(-1) == arrays["test_labels"])
+
+
+@pytest.mark.slow
 def test_a_changed_setting_gives_new_numbers_and_counts_nothing_old(sweep, data_root):
     """Same spec name, a changed training setting and one method fewer, no --resume: new runs with
     the new numbers; every old run superseded, kept in MLflow, and left out of the report."""
