@@ -125,9 +125,10 @@ def stage_spec(run_dir: Path, data_root: Path, trial: str, key: str):
 
 
 def rerun_hint(dataset: str, method: str) -> str:
-    return (f"rerun the sweep with `export: [{{dataset: {dataset}, method: {method}}}]` in the spec (every "
-            "generation of that pair keeps its weights) or with --keep-all-weights; stages already trained "
-            "are trained again only to keep their weights")
+    return (f"add `export: [{{dataset: {dataset}, method: {method}}}]` to the spec and run the sweep again "
+            "(without --resume, which refuses a changed spec): every generation of that pair keeps its weights, "
+            "and the stages already stored are trained again only to keep them (a new sweep run with "
+            "--keep-all-weights keeps every stage's it trains)")
 
 
 def stage_weights(store, spec, dataset: str, method: str, scratch: Path, threads: int = 1) -> tuple[dict, str]:
