@@ -180,6 +180,44 @@ def _claims_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", metavar="DIR", help="also write the table as DIR/claims.md")
 
 
+def _export_arguments(p: argparse.ArgumentParser) -> None:
+    _name(p)
+    p.add_argument("--dataset", required=True, metavar="DATASET", help="the ID dataset, e.g. isear")
+    p.add_argument("--method", required=True, metavar="METHOD", help="the method (a table row), e.g. sim_mixup_csd")
+    p.add_argument("--seed", type=int, metavar="SEED",
+                   help="export this seed's run (default: at g*, the seed with the best ID validation macro F1; "
+                        "ties: the smallest)")
+    p.add_argument("--generation", type=int, metavar="G", help="export this generation (default: g*, as reported)")
+    _runs(p, "where the sweep's stage store and recorder state are")
+    _tracking_uri(p)
+    _data_root(p)
+    p.add_argument("--out", metavar="DIR", help="the export folder, new or empty (default: ./exports/SPEC-DATASET-METHOD)")
+    p.add_argument("--alias", metavar="ALIAS", help="set this alias (e.g. champion) on the registered version")
+    p.add_argument("--no-register", action="store_true", help="write the folder only; log and register nothing")
+
+
+def _predict_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", metavar="MODEL", help="an export folder, or models:/NAME@ALIAS or models:/NAME/VERSION")
+    p.add_argument("input", metavar="FILE", help="texts: .csv, .jsonl, or plain text (one text per line)")
+    p.add_argument("--text-column", metavar="NAME", default="text",
+                   help="the CSV column or JSONL key of the texts (default: text)")
+    p.add_argument("--format", choices=("csv", "jsonl", "txt"), help="the input's format (default: from its suffix)")
+    p.add_argument("--out", metavar="FILE", help="write here (.csv, or .jsonl) instead of CSV on stdout")
+    p.add_argument("--abstain-below", type=float, metavar="P",
+                   help="add an abstain column: true where the calibrated confidence is below P")
+    _tracking_uri(p)
+
+
+def _selective_arguments(p: argparse.ArgumentParser) -> None:
+    _name(p)
+    p.add_argument("--dataset", required=True, metavar="DATASET", help="the ID dataset, e.g. isear")
+    _runs(p, "where the sweep's store is recorded")
+    _tracking_uri(p)
+    p.add_argument("--split", choices=("test", "validation"), default="test",
+                   help="whose stored logits: test (default; the report's), or validation (to pick a threshold on)")
+    p.add_argument("--out", metavar="DIR", default=".", help="folder for selective_DATASET.md, .json, .png (default: .)")
+
+
 def _data_arguments(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="command", required=True, metavar="{stats,fetch}")
     stats = sub.add_parser("stats", help="per-split, per-label counts and drops of the prepared datasets",
@@ -227,6 +265,25 @@ COMMANDS: dict[str, Command] = {
         "the paper's directional claims, checked against a sweep",
         "The paper's directional claims, checked against a run's MLflow store by rules fixed in advance.",
         _claims_arguments, "orchestrator.claims:run", "orchestrator.claims"),
+    "selective": Command(
+        "selective prediction: risk-coverage curves and AURC per method at g*",
+        "What calibration buys when abstaining on low confidence: per method at g*, from the stored test logits "
+        "at the temperature it is reported with, the risk-coverage curve and its area (AURC), mean ± std over "
+        "seeds: selective_DATASET.md, .json and .png.",
+        _selective_arguments, "orchestrator.selective:run", "orchestrator.selective"),
+    "export": Command(
+        "a method's reported run as a folder that loads alone, logged and registered in MLflow",
+        "Export one (dataset, method) of a sweep at its reported generation g*: a folder with the weights "
+        "(safetensors), config, tokenizer and calibration.json, checked against the run's stored test logits; "
+        "then an MLflow model of the run, registered as SPEC-DATASET-METHOD. A stage stored without weights is "
+        "trained again and exported only if its test logits come out bit-identical.",
+        _export_arguments, "orchestrator.export:run", "orchestrator.export"),
+    "predict": Command(
+        "calibrated probabilities for a file of texts, from an export or a registered model",
+        "Label a CSV, JSONL or text file with an exported model: one output row per input row with the label, "
+        "its calibrated confidence, every class's probability, flags for empty and cut texts, and with "
+        "--abstain-below an abstain column.",
+        _predict_arguments, "orchestrator.predict:run", "orchestrator.predict"),
     "data": Command(
         "see the datasets (stats) and download them (fetch)",
         "Seeing and getting the data: emocal data stats|fetch.",

@@ -240,46 +240,34 @@ def _ood_rows(data_cfg, percent: float) -> np.ndarray:
 
 # the paper's encoders by their published config.json values, so that their size is known with
 # no hub access (the rest of each config is transformers' default for the architecture)
-KNOWN_SHAPES = {
-    "roberta-base": ("roberta", dict(vocab_size=50265, max_position_embeddings=514, type_vocab_size=1,
-                                     layer_norm_eps=1e-5)),
-    "google/electra-base-discriminator": ("electra", dict(vocab_size=30522, embedding_size=768, hidden_size=768,
-                                                          num_hidden_layers=12, num_attention_heads=12,
-                                                          intermediate_size=3072)),
-}
-
-
 @functools.lru_cache(maxsize=16)
 def model_config(model: str):
     """The encoder's config: from its folder or the local HF cache (never the network), else its
-    published shape (KNOWN_SHAPES); raises CostError when neither is here."""
-    from transformers import AutoConfig
-
-    from trainables.models import resolve_model_path
+    published shape (trainables/models.py, HUB_CONFIGS); raises CostError when neither is here."""
+    from trainables.models import encoder_config
 
     try:
-        return AutoConfig.from_pretrained(resolve_model_path(model), local_files_only=True)
+        return encoder_config(model)
     except (OSError, ValueError) as exc:
-        if model not in KNOWN_SHAPES:
-            raise CostError(f"model {model}: its config is not here ({type(exc).__name__}: not in its folder or the "
-                            "local Hugging Face cache), so its size is unknown; load it once, or give a local "
-                            "folder") from None
-        kind, values = KNOWN_SHAPES[model]
-        return AutoConfig.for_model(kind, **values)
+        raise CostError(f"model {model}: its config is not here ({type(exc).__name__}: not in its folder or the "
+                        "local Hugging Face cache), so its size is unknown; load it once, or give a local "
+                        "folder") from None
 
 
-@functools.lru_cache(maxsize=16)
+def state_bytes(model: str, num_labels: int) -> int:
+    """Bytes of a stage's weights.safetensors (trainables/models.py, state_bytes)."""
+    from trainables import models
+
+    model_config(model)  # a CostError, not an OSError, for a model whose size is unknown here
+    return models.state_bytes(model, num_labels)
+
+
 def parameter_count(model: str, num_labels: int) -> int:
     """Values of the model's fp32 state dict (encoder from its config, no weights read; our head)."""
-    import torch
-    from transformers import AutoModel
+    from trainables.models import state_values
 
-    config = model_config(model)
-    with torch.device("meta"):
-        encoder = AutoModel.from_config(config)
-    hidden = config.hidden_size
-    head = hidden * hidden + hidden + hidden * num_labels + num_labels  # dense and out_proj (trainables/models.py)
-    return sum(v.numel() for v in encoder.state_dict().values()) + head
+    model_config(model)  # a CostError, not an OSError, for a model whose size is unknown here
+    return state_values(model, num_labels)
 
 
 def model_shape(model: str) -> tuple[int, int]:
@@ -377,7 +365,7 @@ def stage_work(spec, keep: bool, has_student: bool, tokenise: bool = True) -> St
             ood_train += spec.ood.epochs * padded_tokens(
                 joined, np.arange(len(ood_lengths)), spec.ood.batch_size, cfg.group_by_length, 1,
                 partner_pool=len(ood_lengths) + rows, seed=spec.seed)
-    weights = FP32 * parameter_count(spec.data.model, k)
+    weights = float(state_bytes(spec.data.model, k))
     handover = weights + n_train * k * FP32
     return StageWork(key=spec.key(), kind=kind, train_tokens=train_tokens, validation_tokens=validation_tokens,
                      eval_tokens=evals, ood_eval_tokens=ood_eval, ood_train_tokens=ood_train,
@@ -385,15 +373,18 @@ def stage_work(spec, keep: bool, has_student: bool, tokenise: bool = True) -> St
                      weight_bytes=weights if keep else 0.0, handover_bytes=handover if has_student else 0.0)
 
 
-def plan_work(trials, keep_all: bool = False, tokenise: bool = True) -> dict[str, StageWork]:
-    """Every unique stage of a chain plan -> its work (an LLM trial's stage is not counted)."""
+def plan_work(trials, keep_all: bool = False, tokenise: bool = True,
+              exportable: frozenset[str] = frozenset()) -> dict[str, StageWork]:
+    """Every unique stage of a chain plan -> its work (an LLM trial's stage is not counted);
+    `exportable`: the stages the spec's `export:` keeps the weights of (orchestrator/plan.py, export_keys)."""
     from orchestrator.kinds import kind_of
     from orchestrator.plan import handover_keys
 
     chains = [t for t in trials if kind_of(t).trains]
     parents = handover_keys(chains)
     unique = {s.key(): s for t in chains for s in t.all_stages}
-    return {key: stage_work(s, keep_all or key in parents, key in parents, tokenise) for key, s in unique.items()}
+    return {key: stage_work(s, keep_all or key in parents or key in exportable, key in parents, tokenise)
+            for key, s in unique.items()}
 
 
 # ---- pricing the work
@@ -538,12 +529,12 @@ def gpu_memory_gib(work: Mapping[str, StageWork], trials, c: Coefficients) -> fl
 
 
 def estimate(trials, resources, hardware: str, coefficients: Mapping[str, Coefficients], cpus: float, gpus: float,
-             keep_all: bool = False) -> Estimate:
+             keep_all: bool = False, exportable: frozenset[str] = frozenset()) -> Estimate:
     """Price a plan's stages on `hardware` with `cpus` CPUs and `gpus` GPUs for Ray."""
     from orchestrator.kinds import kind_of
 
     chains = [t for t in trials if kind_of(t).trains]
-    work = plan_work(chains, keep_all)
+    work = plan_work(chains, keep_all, exportable=exportable)
     c = coefficients.get(hardware)
     missing: list[str] = []
     if len(chains) < len(trials):
@@ -666,14 +657,15 @@ def stored_keys(store_root: Path, keys) -> frozenset[str]:
     return frozenset(k for k in keys if (Path(store_root) / k / "result.json").is_file())
 
 
-def needed_store_bytes(trials, store_root: Path, reuse: bool, keep_all: bool) -> float:
+def needed_store_bytes(trials, store_root: Path, reuse: bool, keep_all: bool,
+                       exportable: frozenset[str] = frozenset()) -> float:
     """Bytes a sweep adds to its stage store: its unique stages not stored yet (each trial's own
     store with --no-reuse)."""
     from orchestrator.kinds import kind_of
     from orchestrator.trial import trial_store_root
 
     chains = [t for t in trials if kind_of(t).trains]
-    work = plan_work(chains, keep_all, tokenise=False)  # bytes need rows, not token lengths
+    work = plan_work(chains, keep_all, tokenise=False, exportable=exportable)  # bytes need rows, not token lengths
     other = other_bytes(load_coefficients())
     total = 0.0
     if reuse:
@@ -781,7 +773,15 @@ def plan_estimate(spec, trials, args) -> Estimate:
     cpus = args.num_cpus if args.num_cpus is not None else float(os.cpu_count() or 1)
     gpus = args.num_gpus if args.num_gpus is not None else float(available_gpus())
     return estimate(trials, spec.resources, hardware, coefficients, cpus, gpus,
-                    keep_all=getattr(args, "keep_all_weights", False))
+                    keep_all=getattr(args, "keep_all_weights", False), exportable=exportable(spec, trials))
+
+
+def exportable(spec, trials) -> frozenset[str]:
+    """The stages whose weights the spec's `export:` keeps."""
+    from orchestrator.kinds import kind_of
+    from orchestrator.plan import export_keys
+
+    return frozenset(export_keys([t for t in trials if kind_of(t).trains], spec.export))
 
 
 def _commit() -> str:
@@ -850,9 +850,10 @@ def calibrate_command(args) -> int:
     return 0
 
 
-def disk_preflight(trials, run_folder: Path, store_root: Path, reuse: bool, keep_all: bool) -> tuple[str | None, str]:
+def disk_preflight(trials, run_folder: Path, store_root: Path, reuse: bool, keep_all: bool,
+                   exportable: frozenset[str] = frozenset()) -> tuple[str | None, str]:
     """(why the sweep must not start, or None; the line that says what was compared)."""
-    needed = needed_store_bytes(trials, store_root, reuse, keep_all)
+    needed = needed_store_bytes(trials, store_root, reuse, keep_all, exportable)
     free = free_bytes(run_folder)
     return disk_shortfall(needed, free, run_folder), (f"disk check: the stage store needs an estimated {gb(needed)} "
                                                       f"more; {gb(free)} free on the filesystem of {run_folder}")

@@ -138,6 +138,41 @@ def handover_keys(trials: list[TrialPlan]) -> set[str]:
     return {s.parent for t in trials for s in t.stages if s.parent}
 
 
+def export_keys(trials: list[TrialPlan], pairs) -> set[str]:
+    """Every generation's stage of the trials whose (dataset, method) the spec's `export:` names:
+    g* is known only once every seed has finished, so each generation keeps its weights."""
+    wanted = set(pairs)
+    return {s.key() for t in trials if (t.dataset, t.method.name) in wanted for s in t.stages}
+
+
+def kept_keys(spec: SweepSpec, trials: list) -> set[str]:
+    """The stages that store their weights: the parents a student reads, and the exportable ones."""
+    from orchestrator.kinds import kind_of
+
+    chains = [t for t in trials if kind_of(t).trains]
+    return handover_keys(chains) | export_keys(chains, spec.export)
+
+
+def weights_cost(trials: list, keys: set[str]) -> dict:
+    """How many unique stages among `keys` store weights, and their size on disk: per stage, the
+    fp32 state (encoder + head) as safetensors stores it, counted from the encoder's config."""
+    from trainables.data import DATASETS
+    from trainables.models import state_bytes
+
+    sizes: dict[str, int] = {}
+    for t in trials:
+        for s in t.all_stages:
+            if s.key() in keys and s.key() not in sizes:
+                source = s.data.dataset
+                labels = DATASETS[source].labels if isinstance(source, str) else source.labels
+                try:
+                    sizes[s.key()] = state_bytes(s.data.model, len(labels))
+                except (OSError, ValueError):  # an encoder neither here nor in HUB_CONFIGS: count it, size unknown
+                    sizes[s.key()] = None
+    known = [b for b in sizes.values() if b is not None]
+    return {"stages": len(sizes), "bytes": sum(known) if len(known) == len(sizes) else None}
+
+
 def launch_order(trials: list[TrialPlan]) -> list[TrialPlan]:
     """The trials in the order Tune starts them: a stage's trainer before the trials that read it.
 
@@ -179,3 +214,17 @@ def plan_summary(spec: SweepSpec, trials: list[TrialPlan | LLMTrialPlan]) -> dic
                       "max_concurrent_trials": spec.resources.max_concurrent_trials},
         "model": spec.model,
     }
+
+
+def weights_summary(spec: SweepSpec, trials: list) -> dict:
+    """The disk cost of the weights a sweep keeps: for students alone, and with `export:` too."""
+    from orchestrator.kinds import kind_of
+
+    chains = [t for t in trials if kind_of(t).trains]
+    students = handover_keys(chains)
+    pairs = {(t.dataset, t.method.name) for t in chains}
+    per_pair = [weights_cost(chains, export_keys(chains, [pair]) - students) for pair in sorted(pairs)]
+    return {"for_students": weights_cost(chains, students),
+            "one_more_pair": max(per_pair, key=lambda c: c["stages"], default={"stages": 0, "bytes": 0}),
+            "with_export": weights_cost(chains, kept_keys(spec, trials)),
+            "every_stage": weights_cost(chains, {s.key() for t in chains for s in t.all_stages})}

@@ -88,6 +88,9 @@ class SweepSpec:
     n_bins: int
     data_root: str
     device: str = "auto"
+    # (dataset, method) pairs whose every generation keeps its weights, so `emocal export` finds
+    # them at whichever generation is reported; never in a stage key (keeping changes no number)
+    export: tuple[tuple[str, str], ...] = ()
     source_path: str = ""
     raw: dict = field(default_factory=dict, compare=False)  # the YAML as read, for the resume diff
 
@@ -99,7 +102,7 @@ class SweepSpec:
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.]{0,63}")
 
 _TOP_KEYS = {"name", "seeds", "datasets", "methods", "model", "max_length", "generations", "data",
-             "train", "ood", "resources", "calibration", "device"}
+             "train", "ood", "resources", "calibration", "device", "export"}
 
 
 def _fail(where: str, msg: str) -> typing.NoReturn:
@@ -384,17 +387,43 @@ def _parse(raw: dict, source_path: str, data_root: str | None, check_data: bool)
     max_length = _check_type(raw.get("max_length", 128), int, "max_length")
     if not 8 <= max_length <= 4096:
         _fail("max_length", f"{max_length} is out of range 8..4096")
+    export = _export_pairs(raw.get("export"), datasets, methods)
     root = data_root or ""
     spec = SweepSpec(
         name=name, seeds=seeds, datasets=datasets, methods=methods,
         model=_model(_check_type(raw.get("model", PACKAGED_MINILM), str, "model")), max_length=max_length,
         generations=generations, data=build(DataSettings, raw.get("data"), "data"), resources=resources,
         n_bins=n_bins, data_root=root, device=_check_type(raw.get("device", "auto"), str, "device"),
-        source_path=source_path, raw=raw,
+        export=export, source_path=source_path, raw=raw,
     )
     if check_data:
         check_spec_data(spec)
     return spec
+
+
+def _export_pairs(value, datasets: tuple[DatasetEntry, ...], methods: tuple) -> tuple[tuple[str, str], ...]:
+    """`export:`, a list of {dataset, method} mappings, each naming a dataset and a chain method of the spec."""
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        _fail("export", "expected a list of mappings such as {dataset: isear, method: csd}")
+    known_d = [d.name for d in datasets]
+    known_m = [m.name for m in methods if isinstance(m, MethodConfig)]  # an LLM row trains no weights
+    pairs = []
+    for i, entry in enumerate(value):
+        where = f"export[{i}]"
+        if not isinstance(entry, dict) or set(entry) != {"dataset", "method"}:
+            _fail(where, f"expected a mapping with exactly the keys dataset and method, got {entry!r}")
+        for key, known in (("dataset", known_d), ("method", known_m)):
+            name = _check_type(entry[key], str, f"{where}.{key}")
+            if name not in known:
+                close = difflib.get_close_matches(name, known, n=1)
+                _fail(f"{where}.{key}", f"{name!r} is not a {key} of this spec with weights to keep"
+                      + (f"; did you mean {close[0]!r}?" if close else f"; the spec's: {', '.join(known)}"))
+        pairs.append((entry["dataset"], entry["method"]))
+    if len(set(pairs)) != len(pairs):
+        _fail("export", "a (dataset, method) pair is listed twice; list each once")
+    return tuple(pairs)
 
 
 def _model(name: str, where: str = "model") -> str:

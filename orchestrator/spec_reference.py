@@ -208,6 +208,9 @@ def _top_keys() -> dict[str, Key]:
         "calibration": Key("mapping", "", "calibration settings (`calibration` below)"),
         "device": Key("string", f"`{d.device}`", "`auto` (a GPU when the trial has one, else the CPU) or a torch "
                                                  "device name such as `cpu` or `cuda`"),
+        "export": Key("list of mappings", "`[]`", "`{dataset: D, method: M}` pairs whose every generation keeps its "
+                                                  "weights, so `emocal export` finds them at the reported generation; "
+                                                  "changes no stage key or number; `emocal plan` prints the disk cost"),
     }
 
 

@@ -37,7 +37,7 @@ import yaml
 from orchestrator import locations
 from orchestrator.dashboard import access_hint, check_dashboard_host
 from orchestrator.locations import resolve_data_root  # noqa: F401 - its old home
-from orchestrator.plan import build_plan, handover_keys, launch_order, plan_summary
+from orchestrator.plan import build_plan, export_keys, kept_keys, launch_order, plan_summary, weights_summary
 from orchestrator.spec import SpecError, SweepSpec, load_spec
 
 _logger = logging.getLogger("orchestrator.sweep")
@@ -81,6 +81,16 @@ def print_plan(spec: SweepSpec, summary: dict, fmt: str) -> None:
     r = summary["resources"]
     print(f"resources per trial: {r['cpus_per_trial']} CPU, {r['gpus_per_trial']} GPU "
           f"({r['gpus_per_llm_trial']} GPU for an LLM trial)")
+    w = summary["kept_weights"]
+    print("weights kept (fp32 safetensors, encoder + head): "
+          f"{_cost(w['for_students'])} for students; {_cost(w['with_export'])} with the spec's export: list "
+          f"({len(spec.export)} pairs); {_cost(w['every_stage'])} with --keep-all-weights; one (dataset, method) "
+          f"pair in export: adds at most {_cost(w['one_more_pair'])}")
+
+
+def _cost(cost: dict) -> str:
+    size = "size unknown" if cost["bytes"] is None else f"{cost['bytes'] / 1e9:.2f} GB"
+    return f"{cost['stages']} stages, {size}"
 
 
 def check_resume_spec(run_dir: Path, spec: SweepSpec, resume: bool) -> None:
@@ -260,14 +270,14 @@ def check_setup(spec: SweepSpec, folder: RunFolder, options: SweepOptions) -> No
               flush=True)
 
 
-def check_disk(folder: RunFolder, options: SweepOptions) -> bool:
+def check_disk(spec: SweepSpec, folder: RunFolder, options: SweepOptions) -> bool:
     """Before Ray starts: whether the estimated stage store fits the free space where the run
     folder lives (orchestrator/cost.py); says why not, or that --ignore-disk-check overrides."""
-    from orchestrator.cost import CostError, disk_preflight
+    from orchestrator.cost import CostError, disk_preflight, exportable
 
     try:
         problem, line = disk_preflight(folder.trials, folder.path, folder.store_root, options.reuse,
-                                       options.keep_all_weights)
+                                       options.keep_all_weights, exportable(spec, folder.trials))
     except CostError as exc:  # a model whose size is not known here: nothing to compare
         _logger.warning("disk check skipped: %s", exc)
         return True
@@ -316,7 +326,8 @@ def trial_settings(spec: SweepSpec, folder: RunFolder, options: SweepOptions):
     return TrialSettings(
         store_root=str(folder.store_root), reuse=options.reuse, task_cpus=res.cpus_per_trial - TASK_HEAD_CPU,
         task_gpus=res.gpus_per_trial, llm_task_gpus=res.gpus_per_llm_trial, stage_wait_s=res.stage_wait_hours * 3600,
-        keep="all" if options.keep_all_weights else frozenset(handover_keys(chains)), data=prepare_data_refs(chains),
+        keep="all" if options.keep_all_weights else frozenset(kept_keys(spec, chains)), data=prepare_data_refs(chains),
+        export=frozenset(export_keys(chains, spec.export)),
         progress=sweep_progress(folder.trials, folder.store_root, options.reuse, options.keep_all_weights, res,
                                 ray.cluster_resources().get("CPU", 1.0), ray.cluster_resources().get("GPU", 0.0)))
 
@@ -467,7 +478,7 @@ def run_sweep(spec: SweepSpec, args: argparse.Namespace) -> int:
     options = SweepOptions.from_args(args)
     phases = _Phases()
     folder = open_run_folder(spec, options)
-    if not check_disk(folder, options):
+    if not check_disk(spec, folder, options):
         return 2
     phases.mark("plan")
     context = start_ray(options)
@@ -510,7 +521,7 @@ def show_plan(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     trials = build_plan(spec)
-    summary = plan_summary(spec, trials)
+    summary = {**plan_summary(spec, trials), "kept_weights": weights_summary(spec, trials)}
     estimate = problem = None
     if getattr(args, "estimate", False):
         from orchestrator.cost import CostError, format_estimate, plan_estimate

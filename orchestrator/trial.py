@@ -59,7 +59,10 @@ class TrialSettings:
         task_gpus: GPUs of a chain's stage task.
         llm_task_gpus: GPUs of an LLM stage task.
         stage_wait_s: the longest a trial waits for a stage another trial trains (None: for ever).
-        keep: "all" (--keep-all-weights), or the keys of the stages whose handover a student reads.
+        keep: "all" (--keep-all-weights), or the keys of the stages whose handover a student reads
+            or whose weights the spec's `export:` asks for.
+        export: the keys of the exportable stages (the spec's `export:`): one stored earlier without
+            its weights is trained again to keep them (a late handover, orchestrator/plan.py, kept_keys).
         data: each dataset's prepared data in the object store, by its DataConfig (missing: a task
             prepares its own).
         progress: what the trial's reports say of the sweep's progress (orchestrator/progress.py).
@@ -74,6 +77,7 @@ class TrialSettings:
     keep: str | frozenset[str] = "all"
     data: Mapping[DataConfig, ray.ObjectRef] = field(default_factory=dict)
     progress: ProgressPlan | None = None  # stages done of planned and the expected finish, in each report
+    export: frozenset[str] = frozenset()
 
     def store(self, trial_key: str) -> StageStore:
         return StageStore(trial_store_root(self.store_root, self.reuse, trial_key))
@@ -182,9 +186,11 @@ class _Chain:
     """Runs or finds the stages of one trial, keeping ObjectRefs of handovers for the next one."""
 
     def __init__(self, store: StageStore, cpus: float, gpus: float, trial_key: str = "", wait_s: float | None = None,
-                 keep: str | frozenset[str] | set[str] = "all", data: Mapping[DataConfig, ray.ObjectRef] | None = None):
+                 keep: str | frozenset[str] | set[str] = "all", data: Mapping[DataConfig, ray.ObjectRef] | None = None,
+                 export: frozenset[str] = frozenset()):
         self.store, self.cpus, self.gpus, self.trial_key, self.wait_s = store, cpus, gpus, trial_key, wait_s
         self.keep = keep  # "all", or the keys of the stages whose handover a student of the sweep reads
+        self.export = export  # the exportable stages: their weights are kept, also for stages stored without
         self.data = data or {}  # DataConfig -> the sweep's prepared data (missing: each task prepares its own)
         self.handovers: dict[str, ray.ObjectRef] = {}
         self.weights_node: dict[str, str] = {}  # where each handover object was made (for cluster checks)
@@ -225,6 +231,11 @@ class _Chain:
                                       lambda: self._train(spec, data_map_key, self.keeps(key)))
         if trained:
             self.trained.append(key)
+        elif key in self.export and load_handover(self.store, key) is None:
+            # stored by a sweep that did not export it: trained again only to keep its weights beside it
+            _logger.warning("stage %s is in the spec's export: but was stored without weights; training it again "
+                            "to keep them (its stored numbers stay)", key)
+            self._train(spec, data_map_key, keep=True)
         return result
 
     def _train(self, spec: StageSpec, data_map_key: str | None, keep: bool) -> dict:
@@ -291,7 +302,7 @@ def run_chain_trial(plan: TrialPlan, store: StageStore, settings: TrialSettings)
             start = json.loads((Path(d) / "state.json").read_text())["generation"]
         _logger.info("trial %s resumes after generation %d", plan.key, start)
     chain = _Chain(store, settings.task_cpus, settings.task_gpus, plan.key, settings.stage_wait_s,
-                   settings.keep, settings.data)
+                   settings.keep, settings.data, settings.export)
     map_key = plan.data_map.key() if plan.data_map else (plan.stages[0].key() if plan.stages[0].records_data_map else None)
     if plan.data_map is not None:
         chain.ensure(plan.data_map, None)

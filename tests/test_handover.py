@@ -57,3 +57,32 @@ def test_a_longer_chain_trains_again_only_the_handover_its_shorter_prefix_did_no
     assert handover is not None and handover.weights and handover.train_logits.shape[1] == len(labels)
     assert (store.root / "handovers" / "trained.log").read_text().split() == [long.stages[1].key()]
     assert load_handover(store, long.stages[2].key()) is None  # the last generation still keeps none
+
+
+@pytest.mark.slow
+def test_an_exportable_stage_stored_without_weights_is_trained_again_to_keep_them(tiny_model, data_root, tmp_path):
+    """A sweep whose spec now lists the pair in `export:` finds its last generation stored without
+    weights (an earlier sweep did not export it): it trains it again only to keep them beside it."""
+    import ray
+
+    from orchestrator.plan import export_keys
+    from orchestrator.trial import _Chain
+
+    raw = {**tiny_spec(tiny_model, "exportable"), "methods": ["ce"], "generations": 1,
+           "datasets": [{"name": "isear", "ood_finetune": False}]}  # OOD fine-tuning is not what this tests
+    plan = build_plan(parse_spec(raw, data_root=str(data_root)))[0]
+    key = plan.stages[0].key()
+    store = StageStore(tmp_path / "stages")
+    ray.init(address="local", num_cpus=1, include_dashboard=False, logging_level="ERROR")
+    try:
+        _Chain(store, 1, 0, plan.key, keep=handover_keys([plan])).ensure(plan.stages[0], key)
+        assert load_handover(store, key) is None  # the last generation keeps nothing
+        exportable = frozenset(export_keys([plan], [("isear", "ce")]))
+        chain = _Chain(store, 1, 0, plan.key, keep=exportable, export=exportable)
+        result = chain.ensure(plan.stages[0], key)
+    finally:
+        ray.shutdown()
+    assert result == store.load_result(key) and result["kept"] == []  # the stored stage is as it was
+    handover = load_handover(store, key)
+    assert handover is not None and handover.weights
+    assert (store.root / "trained.log").read_text().split() == [key]  # stored once

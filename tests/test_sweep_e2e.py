@@ -6,6 +6,7 @@ resume that re-trains nothing and duplicates nothing.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -15,6 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -190,6 +192,33 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+@contextlib.contextmanager
+def served(argv: list[str], ready_url: str, cwd: Path, env: dict | None = None):
+    """A server the test starts in its own process group, up once `ready_url` answers 200 (within
+    120 s), and stopped with its workers by that group whatever the test did."""
+    import signal
+    import urllib.request
+
+    server = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              start_new_session=True)
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            try:
+                if urllib.request.urlopen(ready_url, timeout=2).status == 200:
+                    break
+            except OSError:
+                time.sleep(1)
+        yield server
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
+
+
 def _chromium(*args: str, budget_ms: int = 30000) -> str:
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -208,26 +237,15 @@ def test_the_printed_mlflow_link_shows_the_trials_in_a_real_browser(sweep):
     headless Chromium against `mlflow server` on the sweep's own store. With EMOCAL_SCREENSHOTS=DIR
     it also saves the README's screenshots there."""
     import re
-    import signal
-    import urllib.request
 
     workdir, _, out = sweep
     table = re.search(r"runs:\s+http://127\.0\.0\.1:5000/(\S+)", out.stdout)
     charts = re.search(r"charts:\s+http://127\.0\.0\.1:5000/(\S+)", out.stdout)
     assert table and charts, out.stdout[-2000:]
     port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "mlflow", "server", "--backend-store-uri",
-                               f"sqlite:///{workdir / 'mlflow.db'}", "--host", "127.0.0.1", "--port", str(port),
-                               "--workers", "1"], cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              start_new_session=True)
-    try:
-        deadline = time.time() + 120
-        while time.time() < deadline:
-            try:
-                if urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2).status == 200:
-                    break
-            except OSError:
-                time.sleep(1)
+    with served([sys.executable, "-m", "mlflow", "server", "--backend-store-uri", f"sqlite:///{workdir / 'mlflow.db'}",
+                 "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
+                f"http://127.0.0.1:{port}/health", cwd=workdir):
         base = f"http://127.0.0.1:{port}/"
 
         def listed(dom: str) -> bool:
@@ -244,13 +262,165 @@ def test_the_printed_mlflow_link_shows_the_trials_in_a_real_browser(sweep):
             _chromium(f"--screenshot={Path(shots, 'mlflow_runs.png')}", base + table.group(1))
             # the charts draw slowly on a busy CPU: a longer budget, or the picture shows spinners
             _chromium(f"--screenshot={Path(shots, 'mlflow_charts.png')}", base + charts.group(1), budget_ms=90000)
-    finally:  # the server and its workers, by their process group
-        os.killpg(server.pid, signal.SIGTERM)
+
+
+# ---- export, the registry, predict and serve (issue 24) on this sweep, before any test changes it ----
+
+EXPORTED = "e2e-isear-csd"  # orchestrator/export.py, registered_name: <spec>-<dataset>-<method>
+
+
+def run_export(workdir: Path, data_root: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "MLFLOW_TRACKING_URI": "sqlite:///mlflow.db"}
+    return subprocess.run([sys.executable, "-m", "orchestrator.export", "e2e", "--runs", str(workdir / "runs"),
+                           "--data-root", str(data_root), *args], cwd=workdir, env=env, capture_output=True,
+                          text=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def exported(sweep, data_root):
+    """csd at its reported generation, exported, registered and aliased champion."""
+    workdir = sweep[0]
+    out = run_export(workdir, data_root, "--dataset", "isear", "--method", "csd", "--alias", "champion",
+                     "--out", str(workdir / "export-csd"))
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    return workdir, workdir / "export-csd"
+
+
+def _reported(workdir: Path, data_root: Path, method: str):
+    """The run's logged numbers at g*, the stage's stored arrays and its test texts."""
+    from orchestrator.export import stage_spec, stored_stage
+    from orchestrator.results import collect, group, reported_generation
+    from trainables.stage import id_splits
+    from trainables.store import StageStore
+
+    rows, _ = collect(f"sqlite:///{workdir / 'mlflow.db'}", "e2e")
+    trials = group(rows)[("isear", method)]
+    g = reported_generation(trials)
+    row = next(iter(trials.values()))[g]
+    where = stored_stage(workdir / "runs" / "e2e", row.trial, g)
+    spec, _ = stage_spec(workdir / "runs" / "e2e", data_root, row.trial, where.key)
+    return row, where, StageStore(where.store_root).load_arrays(where.key), id_splits(spec.data)[2]
+
+
+@pytest.mark.slow
+def test_the_registered_model_gives_the_runs_numbers_in_a_fresh_process(sweep, exported, data_root, tmp_path):
+    """models:/NAME@champion, loaded by mlflow.pyfunc in a new process, on the run's own ID test
+    split: macro F1 and scaled ECE equal the logged ones at g*, the probabilities softmax(logits / T)."""
+    from trainables import calibration
+
+    workdir, folder = exported
+    row, where, arrays, test = _reported(workdir, data_root, "csd")
+    record = json.loads((folder / "calibration.json").read_text())
+    assert record["generation"] == row.generation and record["stage_key"] == where.key and record["seed"] == 0
+    assert record["temperature"] == record["fitted_temperature"] != 1.0  # csd is reported after scaling
+    (tmp_path / "texts.json").write_text(json.dumps(list(test.texts)))
+    script = ("import json, sys, mlflow, pandas as pd\n"
+              f"m = mlflow.pyfunc.load_model('models:/{EXPORTED}@champion')\n"
+              f"texts = json.load(open({str(tmp_path / 'texts.json')!r}))\n"
+              f"m.predict(pd.DataFrame({{'text': texts}})).to_csv({str(tmp_path / 'out.csv')!r}, index=False)\n")
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{workdir / 'mlflow.db'}"}
+    out = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr[-3000:]
+    import pandas as pd
+
+    predicted = pd.read_csv(tmp_path / "out.csv")
+    probs = predicted[[f"prob_{name}" for name in record["labels"]]].to_numpy()
+    assert len(predicted) == len(test.texts)
+    expected = calibration.softmax(arrays["test_logits"], record["temperature"])
+    assert np.abs(probs - expected).max() < 1e-5
+    f1 = calibration.classification_metrics(probs, test.labels)["macro_f1"]
+    ece = 100 * calibration.expected_calibration_error(probs, test.labels, n_bins=record["n_bins"])
+    assert abs(f1 - row.metrics["test_macro_f1"]) < 1e-6 and abs(ece - row.metrics["test_ece_ts"]) < 1e-6
+    # emocal predict on the same URI fetches the same model: one row per input row, the same probabilities
+    (tmp_path / "texts.txt").write_text("\n".join(t.replace("\n", " ") for t in test.texts[:5]) + "\n")
+    out = subprocess.run([sys.executable, "-m", "orchestrator.predict", f"models:/{EXPORTED}@champion",
+                          str(tmp_path / "texts.txt"), "--out", str(tmp_path / "emocal.csv")], cwd=ROOT, env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-3000:]
+    by_emocal = pd.read_csv(tmp_path / "emocal.csv")[[f"prob_{name}" for name in record["labels"]]].to_numpy()
+    assert by_emocal.shape == (5, len(record["labels"])) and np.abs(by_emocal - probs[:5]).max() < 1e-6
+    # the model is the run's: logged to it, at step g*, shown on its page
+    import mlflow
+
+    mlflow.set_tracking_uri(f"sqlite:///{workdir / 'mlflow.db'}")
+    models = mlflow.search_logged_models(experiment_ids=[mlflow.get_experiment_by_name("e2e").experiment_id],
+                                         filter_string=f"source_run_id = '{where.run_id}'", output_format="list")
+    assert [m.name for m in models] == ["calibrated_model"]
+
+
+@pytest.mark.slow
+def test_mlflow_models_serve_answers_with_calibrated_probabilities(sweep, exported, data_root):
+    """`mlflow models serve -m models:/NAME@champion --env-manager local` on 127.0.0.1, real HTTP."""
+    import urllib.error
+    import urllib.request
+
+    from trainables.serving import CalibratedClassifier
+
+    workdir, folder = exported
+    texts = ["When my sister was born I was very happy.", "", "I was left alone in the dark house."]
+    port = free_port()
+
+    def post(body: bytes) -> tuple[int, dict]:
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", data=body,
+                                         headers={"Content-Type": "application/json"})
         try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
+            with urllib.request.urlopen(request, timeout=60) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read() or b"{}")
+
+    with served([sys.executable, "-m", "mlflow", "models", "serve", "-m", f"models:/{EXPORTED}@champion",
+                 "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port)], f"http://127.0.0.1:{port}/ping",
+                cwd=workdir, env={**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{workdir / 'mlflow.db'}",
+                                  # the server execs `uvicorn` by name: this Python's scripts first on PATH
+                                  "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}):
+        status, answer = post(json.dumps({"dataframe_records": [{"text": t} for t in texts]}).encode())
+        assert status == 200, answer
+        expected = CalibratedClassifier(folder).predict(texts).rows()
+        got = answer["predictions"]
+        assert [r["label"] for r in got] == [r["label"] for r in expected]
+        for g, e in zip(got, expected):
+            assert all(abs(g[k] - e[k]) < 1e-6 for k in e if k.startswith("prob_") or k == "confidence")
+        assert [r["empty_text"] for r in got] == [False, True, False]
+        status, answer = post(json.dumps({"dataframe_records": [{"txt": "no text column"}]}).encode())
+        assert 400 <= status < 500 and "text" in json.dumps(answer), (status, answer)
+        status, answer = post(b"{not json")
+        assert 400 <= status < 500 and answer.get("message"), (status, answer)
+
+
+@pytest.mark.slow
+def test_a_stage_stored_without_weights_is_trained_again_and_proven_identical(sweep, data_root):
+    """csd's generation 2 kept no weights (no student reads it): export trains it again from its
+    stored teacher and exports it only because its test logits are bit-identical to the stored ones."""
+    from trainables.store import StageStore
+
+    workdir = sweep[0]
+    out = run_export(workdir, data_root, "--dataset", "isear", "--method", "csd", "--generation", "2",
+                     "--no-register", "--out", str(workdir / "export-csd-g2"))
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    record = json.loads((workdir / "export-csd-g2" / "calibration.json").read_text())
+    assert StageStore(workdir / "runs" / "e2e" / "stages").load_result(record["stage_key"])["kept"] == []
+    assert record["weights"].startswith("trained again") and "bit-identical" in record["weights"]
+
+
+@pytest.mark.slow
+def test_selective_prediction_of_each_method_at_its_reported_generation(sweep, data_root, tmp_path):
+    """emocal selective: per method at g*, AURC from the stored test logits at the reported T."""
+    from orchestrator import cli
+    from trainables import calibration
+    from trainables.store import StageStore
+
+    workdir = sweep[0]
+    rc = cli.main(["selective", "e2e", "--dataset", "isear", "--runs", str(workdir / "runs"), "--out", str(tmp_path)])
+    table = json.loads((tmp_path / "selective_isear.json").read_text())
+    assert rc == 0 and sorted(table) == sorted(METHODS) and (tmp_path / "selective_isear.png").stat().st_size > 10_000
+    for method in ("ce", "csd"):  # raw for CE, its fitted T for CSD (docs/method.md, Reporting)
+        row, where, arrays, _ = _reported(workdir, data_root, method)
+        t = StageStore(where.store_root).load_result(where.key)["temperature"] if method == "csd" else 1.0
+        probs = calibration.softmax(arrays["test_logits"], t)
+        assert table[method]["generation"] == row.generation and table[method]["curve"]["temperature"] == t
+        assert table[method]["aurc"]["mean"] == calibration.aurc(probs.max(-1), probs.argmax(-1) == arrays["test_labels"])
 
 
 @pytest.mark.slow

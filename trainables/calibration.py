@@ -583,3 +583,40 @@ def calibration_report(logits: Any, labels: Any, temperature: float = 1.0, n_bin
     report["ece_equal_mass"] = 100.0 * expected_calibration_error(probs, y, n_bins=n_bins, binning="equal_mass")
     report["ece_classwise"] = 100.0 * expected_calibration_error(probs, y, n_bins=n_bins, classwise=True)
     return report
+
+
+def risk_coverage(confidence: Any, correct: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The risk-coverage curve of selective prediction (docs/method.md, Selective prediction).
+
+    Abstaining below a threshold t keeps the rows with confidence >= t; at each distinct
+    confidence, highest first, the curve has one point: the share of rows kept (coverage) and
+    the error rate among them (risk). Tied confidences are kept or dropped together, since no
+    threshold separates them.
+
+    Args:
+        confidence: Each row's top-class probability, shape (n,).
+        correct: Whether each row's top class is its label, shape (n,).
+
+    Returns:
+        (thresholds, coverage, risk), each shape (m,) for the m distinct confidences, thresholds
+        decreasing and coverage increasing to 1.
+    """
+    conf = np.asarray(confidence, dtype=np.float64).ravel()
+    hit = np.asarray(correct, dtype=bool).ravel()
+    if conf.shape != hit.shape or conf.size == 0:
+        raise CalibrationInputError(f"confidence and correct need the same non-zero length, got {conf.shape} and {hit.shape}")
+    order = np.argsort(-conf, kind="stable")
+    conf, errors = conf[order], np.cumsum(~hit[order])
+    last = np.r_[np.flatnonzero(np.diff(conf) != 0), conf.size - 1]  # the last row of each tie group
+    kept = last + 1
+    return conf[last], kept / conf.size, errors[last] / kept
+
+
+def aurc(confidence: Any, correct: Any) -> float:
+    """The area under the risk-coverage curve, as a step function over coverage (lower is better).
+
+    Without ties it is the mean, over k = 1..n, of the error rate among the k most confident
+    rows (Geifman et al. 2019's AURC); tied rows enter together.
+    """
+    _, coverage, risk = risk_coverage(confidence, correct)
+    return float(np.sum(risk * np.diff(np.r_[0.0, coverage])))

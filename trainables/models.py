@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import os
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
+
+from trainables.serving import EmotionClassifier  # noqa: F401 - defined beside its loader, re-exported here
 
 _logger = logging.getLogger(__name__)
 
@@ -46,45 +49,6 @@ def load_tokenizer(name: str):
     from transformers import AutoTokenizer
 
     return AutoTokenizer.from_pretrained(resolve_model_path(name))
-
-
-class EmotionClassifier(nn.Module):
-    """Encoder + `dropout -> dense -> tanh -> dropout -> out_proj` on the pooled tokens.
-
-    The head is RoBERTa's `RobertaClassificationHead` (on the first token), so `roberta-base`
-    behaves as in the paper; `features()` returns the tanh output that MixUp mixes. A
-    sentence-transformers encoder pools as it was trained to (mean), see `native_pooling`.
-    """
-
-    def __init__(self, encoder: nn.Module, num_labels: int, dropout: float = 0.1, pooling: str = "first"):
-        super().__init__()
-        if pooling not in ("first", "mean"):
-            raise ValueError(f"pooling must be first or mean, not {pooling!r}")
-        hidden = encoder.config.hidden_size
-        self.encoder, self.pooling = encoder, pooling
-        self.dropout = nn.Dropout(dropout)
-        self.dense = nn.Linear(hidden, hidden)
-        self.out_proj = nn.Linear(hidden, num_labels)
-
-    def pooled(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        """The encoder's sentence vector before the head (the first token's, or the mean)."""
-        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-        if self.pooling == "mean":
-            mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
-            return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
-        return hidden[:, 0]
-
-    def head_features(self, pooled: torch.Tensor) -> torch.Tensor:
-        return torch.tanh(self.dense(self.dropout(pooled)))
-
-    def features(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        return self.head_features(self.pooled(input_ids, attention_mask))
-
-    def classify(self, features: torch.Tensor) -> torch.Tensor:
-        return self.out_proj(self.dropout(features))
-
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        return self.classify(self.features(input_ids, attention_mask))
 
 
 def native_pooling(name: str) -> str:
@@ -136,3 +100,52 @@ def save_tiny_encoder(out: str | Path, seed: int = 0) -> str:
     BertModel(config).save_pretrained(out)
     load_tokenizer(PACKAGED_MINILM).save_pretrained(out)
     return str(out)
+
+
+# The published configs of the hub encoders the paper's specs name, for counting their
+# parameters offline (`emocal plan` prints the disk cost of kept weights without the hub).
+HUB_CONFIGS = {
+    "roberta-base": ("roberta", dict(vocab_size=50265, hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
+                                     intermediate_size=3072, max_position_embeddings=514, type_vocab_size=1)),
+    "google/electra-base-discriminator": ("electra", dict(vocab_size=30522, embedding_size=768, hidden_size=768,
+                                                          num_hidden_layers=12, num_attention_heads=12,
+                                                          intermediate_size=3072, max_position_embeddings=512)),
+}
+
+
+def encoder_config(name: str):
+    """The encoder's transformers config: from its folder or the hub's cache, else HUB_CONFIGS."""
+    from transformers import AutoConfig
+
+    try:
+        return AutoConfig.from_pretrained(resolve_model_path(name), local_files_only=True)  # no hub retries
+    except (OSError, ValueError):
+        if name not in HUB_CONFIGS:
+            raise
+        model_type, values = HUB_CONFIGS[name]
+        return AutoConfig.for_model(model_type, **values)
+
+
+@functools.lru_cache(maxsize=16)
+def state_shapes(name: str, num_labels: int) -> dict[str, list[int]]:
+    """The shape of every tensor of the fp32 state of encoder `name` and our head, built on the meta
+    device (nothing allocated or downloaded): what a stage's `weights.safetensors` holds."""
+    from transformers import AutoModel
+
+    with torch.device("meta"):
+        model = EmotionClassifier(AutoModel.from_config(encoder_config(name)), num_labels)
+    return {k: list(v.shape) for k, v in model.state_dict().items()}
+
+
+def state_values(name: str, num_labels: int) -> int:
+    """Values in the state of encoder `name` and our head."""
+    return sum(math.prod(shape) for shape in state_shapes(name, num_labels).values())
+
+
+def state_bytes(name: str, num_labels: int) -> int:
+    """Bytes of one stage's `weights.safetensors`: the fp32 values plus safetensors' header."""
+    import json
+
+    header = {k: {"dtype": "F32", "shape": shape, "data_offsets": [0, 0]}
+              for k, shape in state_shapes(name, num_labels).items()}
+    return state_values(name, num_labels) * 4 + 8 + len(json.dumps(header))

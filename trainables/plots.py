@@ -348,3 +348,24 @@ def series_plot(x_label: str, panels: Mapping[str, Mapping[str, tuple[Any, Any, 
     data = {"title": title, "x_label": x_label,
             "panels": {k: {n: {"x": x, "mean": m, "std": s} for n, (x, m, s) in v.items()} for k, v in panels.items()}}
     return _finish(fig, path, data, save_json)
+
+
+def risk_coverage_plot(curves: Mapping[str, tuple[Any, Any]], path: str | Path, title: str = "",
+                       save_json: bool = True) -> dict[str, Any]:
+    """Risk-coverage curves (docs/method.md, Selective prediction): error rate among the kept
+    predictions against the share kept, one line per method.
+
+    Args:
+        curves: label -> (coverage, risk) sequences, as `calibration.risk_coverage` returns them.
+    """
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name, (coverage, risk) in curves.items():
+        ax.step(np.asarray(coverage, dtype=float), 100 * np.asarray(risk, dtype=float), where="post", label=name)
+    ax.set(xlabel="coverage (share of test rows predicted)", ylabel="risk: error rate among them (%)", xlim=(0, 1))
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    if title:
+        ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    data = {"title": title, "curves": {k: {"coverage": c, "risk": r} for k, (c, r) in curves.items()}}
+    return _finish(fig, path, data, save_json)

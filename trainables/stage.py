@@ -213,6 +213,14 @@ def cap_split(split: Split, limit: int | None, seed: int) -> Split:
     return split.subset(np.sort(keep))
 
 
+def id_splits(cfg: DataConfig, ds: PreparedDataset | None = None) -> tuple[Split, Split, Split]:
+    """The ID train, validation and test rows a stage of `cfg` trains and is evaluated on, as texts
+    (an export checks its model on the same test rows)."""
+    ds = ds if ds is not None else load_dataset(cfg.dataset, cfg.data_root, split_seed=cfg.split_seed)
+    return (cap_split(ds.train, cfg.max_train, cfg.split_seed),
+            *(cap_split(s, cfg.max_eval, cfg.split_seed) for s in (ds.validation, ds.test)))
+
+
 @functools.lru_cache(maxsize=4)
 def prepare_data(cfg: DataConfig) -> PreparedData:
     """Load, cap and tokenise once per process. A sweep calls it once per dataset and hands the
@@ -224,8 +232,7 @@ def prepare_data(cfg: DataConfig) -> PreparedData:
     def enc(split: Split) -> Encoded:
         return encode(split.texts, split.labels, tokenizer, cfg.max_length)
 
-    train_split = cap_split(ds.train, cfg.max_train, cfg.split_seed)
-    val, test = (cap_split(s, cfg.max_eval, cfg.split_seed) for s in (ds.validation, ds.test))
+    train_split, val, test = id_splits(cfg, ds)
     ood = ood_test = None
     if cfg.ood_dataset is not None:
         ood = load_dataset(cfg.ood_dataset, cfg.data_root, split_seed=cfg.split_seed)
