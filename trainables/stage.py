@@ -137,6 +137,14 @@ class StageSpec:
         return self.generation == 1 and self.teacher.is_own_data_map
 
     def key(self) -> str:
+        # computed once per object and format (a plan asks tens of thousands of times; the fields are frozen)
+        version, key = self.__dict__.get("_key", (None, None))
+        if version != STAGE_FORMAT_VERSION:
+            key = self._key_of_fields()
+            object.__setattr__(self, "_key", (STAGE_FORMAT_VERSION, key))
+        return key
+
+    def _key_of_fields(self) -> str:
         payload = without_paths(dataclasses.asdict(self), KEY_EXEMPT)  # where it runs, where the files lie
         payload["format"] = STAGE_FORMAT_VERSION
         if self.generation > 1:
