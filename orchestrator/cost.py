@@ -304,7 +304,7 @@ def split_rows(data_cfg, tokenise: bool = True) -> _Rows:
     """The plan's data after its caps: tokenised as a stage would (`prepare_data`), or only the rows
     counted where the tokeniser cannot be loaded here (a hub model offline) or bytes are all that is
     asked (`tokenise=False`: the disk check, which needs no token lengths)."""
-    from trainables.stage import cap_split, prepare_data
+    from trainables.stage import cap_split, id_splits, prepare_data
 
     try:
         if not tokenise:
@@ -317,13 +317,12 @@ def split_rows(data_cfg, tokenise: bool = True) -> _Rows:
         from trainables.data import load_dataset
 
         ds = load_dataset(data_cfg.dataset, data_cfg.data_root, split_seed=data_cfg.split_seed)
-        nan = lambda split, cap: np.full(len(cap_split(split, cap, data_cfg.split_seed)), np.nan)  # noqa: E731
+        train, val, test = (np.full(len(split), np.nan) for split in id_splits(data_cfg, ds))
         ood = None
         if data_cfg.ood_dataset is not None:
-            ood = nan(load_dataset(data_cfg.ood_dataset, data_cfg.data_root, split_seed=data_cfg.split_seed).test,
-                      data_cfg.max_eval)
-        return _Rows(nan(ds.train, data_cfg.max_train), nan(ds.validation, data_cfg.max_eval),
-                     nan(ds.test, data_cfg.max_eval), ood, len(ds.labels), False)
+            pool = load_dataset(data_cfg.ood_dataset, data_cfg.data_root, split_seed=data_cfg.split_seed)
+            ood = np.full(len(cap_split(pool.test, data_cfg.max_eval, data_cfg.split_seed)), np.nan)
+        return _Rows(train, val, test, ood, len(ds.labels), False)
 
 
 def stage_work(spec, keep: bool, has_student: bool, tokenise: bool = True) -> StageWork:
