@@ -255,15 +255,15 @@ def kinds_section(rec: Recorder, hists: dict, dev, steps: int, deadline: float) 
             if time.time() > deadline:
                 rec.emit("skipped", dataset=name, kind=kind, why="deadline")
                 continue
-            for timed_rows in ("warm-up", "timed"):  # 3 steps of this kind's shapes first
+            for timed_rows in ("warm-up", "timed"):  # the same batches twice: new shapes cost on first sight
                 model.load_state_dict(state)
                 if kind == "ood":
-                    n_ood = min(len(ood_len), ood_batch * (3 if timed_rows == "warm-up" else steps))
+                    n_ood = min(len(ood_len), ood_batch * steps)
                     r = timed_training(model, _task("ood", len(ood_data), k, 0, len(ood_len)), ood_data,
                                        np.arange(n_ood), ood_batch, counter)
                     bs = ood_batch
                 else:
-                    some = rows[: batch * 3] if timed_rows == "warm-up" else rows
+                    some = rows  # the warm-up sees every batch shape the timed pass will
                     r = timed_training(model, _task(kind, len(data), k, 0), data, some, batch, counter)
                     bs = batch
             rec.emit("kind", dataset=name, kind=kind, batch=bs, **r)
