@@ -16,6 +16,13 @@ provenance in orchestrator/cost_coefficients.yaml:
 - per stage: its setup (data, tokeniser, model build) and what no result.json sees (the Ray task's
   start, the write to the store); per sweep: Ray's start, MLflow, the report.
 
+A GPU at the paper's model sizes is launch-bound (bench/gpu_cost.py: a roberta-base step costs
+about the same at 1,000 tokens as at 14,000), so a hardware kind may price training, OOD
+fine-tuning and evaluation per step (per batch) instead, which needs the rows only: the estimate
+of a hub model whose tokeniser is not here still has times. Trials sharing one GPU
+(gpus_per_trial < 1) each run slower by the throughput measured for that many (`gpu_sharing`),
+and the estimate prints the wall time for every sharing measured, to choose gpus_per_trial by.
+
 Wall time replays the launch order (orchestrator/plan.py, `launch_order`) on the trial slots the
 Ray resources give. Disk is counted from the arrays each stage stores (np.savez, uncompressed)
 and fp32 weights from the parameter count; nothing is removed while a sweep runs, so the peak
@@ -90,17 +97,25 @@ class Coefficients:
     train_s_per_token: Mapping[str, float] = field(default_factory=dict)  # by TRAIN_KINDS value and "student"
     eval_s_per_token: float | None = None
     ood_s_per_token: float | None = None
+    # a GPU at these model sizes is launch-bound: a step costs the same whatever its tokens (up to
+    # the widest measured), so its prices are per step (per batch of evaluation); a part priced
+    # both ways adds the two
+    train_s_per_step: Mapping[str, float] = field(default_factory=dict)
+    eval_s_per_batch: float | None = None
+    ood_s_per_step: float | None = None
     setup_s: float | None = None
     stage_overhead_s: float | None = None
     sweep_overhead_s: float | None = None
     stage_other_bytes: float | None = None
     trials_at_once: int | None = None  # how many trials shared the machine when it was measured
     gpu_memory: GpuMemory | None = None
+    gpu_sharing: Mapping[int, float] = field(default_factory=dict)  # trials on one GPU -> throughput vs one alone
 
     def to_yaml_dict(self) -> dict:
         d = dataclasses.asdict(self)
         d.pop("hardware")
-        d["train_s_per_token"] = {k: _sig(v) for k, v in self.train_s_per_token.items()}
+        for name in ("train_s_per_token", "train_s_per_step", "gpu_sharing"):
+            d[name] = {k: _sig(v) for k, v in getattr(self, name).items()}
         return {k: _sig(v) for k, v in d.items() if v is not None and v != {}}
 
 
@@ -130,12 +145,18 @@ def _parse_entry(hardware: str, raw: object, where: str) -> Coefficients:
         gpu = GpuMemory(**gpu) if gpu is not None else None
     except TypeError as exc:
         raise CostError(f"{where}.{hardware}.gpu_memory: {exc}") from None
-    train = raw.get("train_s_per_token") or {}
     known = set(TRAIN_KINDS.values()) | {"student"}
-    if not isinstance(train, dict) or set(train) - known:
-        raise CostError(f"{where}.{hardware}.train_s_per_token: a mapping with keys among {sorted(known)}")
-    return Coefficients(hardware=hardware, **{**raw, "provenance": provenance, "gpu_memory": gpu,
-                                              "train_s_per_token": dict(train)})
+    train = {}
+    for name in ("train_s_per_token", "train_s_per_step"):
+        train[name] = raw.get(name) or {}
+        if not isinstance(train[name], dict) or set(train[name]) - known:
+            raise CostError(f"{where}.{hardware}.{name}: a mapping with keys among {sorted(known)}")
+    sharing = raw.get("gpu_sharing") or {}
+    if not isinstance(sharing, dict) or not all(isinstance(k, int) and k >= 1 for k in sharing) or sharing.get(1, 1.0) != 1.0:
+        raise CostError(f"{where}.{hardware}.gpu_sharing: a mapping of trials on one GPU (1, 2, ...) -> their "
+                        "throughput against one trial alone (1: 1.0)")
+    return Coefficients(hardware=hardware, **{**raw, "provenance": provenance, "gpu_memory": gpu, **train,
+                                              "gpu_sharing": {int(k): float(v) for k, v in sharing.items()}})
 
 
 def load_coefficients(*paths: str | Path) -> dict[str, Coefficients]:
@@ -194,6 +215,12 @@ class StageWork:
     array_bytes: float  # arrays.npz and the logits among the artifacts
     weight_bytes: float  # weights.safetensors (0 when it keeps no handover)
     handover_bytes: float  # weights and training-set logits in the object store (0 without a student)
+    # the same work in steps and batches, which need the rows only (never the token lengths)
+    train_steps: float = 0.0
+    validation_batches: float = 0.0
+    eval_batches: float = 0.0
+    ood_eval_batches: float = 0.0
+    ood_train_steps: float = 0.0
 
 
 def padded_tokens(lengths: np.ndarray, rows: np.ndarray, batch_size: int, group_by_length: bool,
@@ -220,6 +247,19 @@ def eval_tokens(lengths: np.ndarray, batch_size: int) -> float:
         return math.nan
     ordered = np.sort(np.asarray(lengths))
     return float(sum(len(b) * b.max() for b in (ordered[i:i + batch_size] for i in range(0, len(ordered), batch_size))))
+
+
+def batches(rows: int, batch_size: int) -> int:
+    return -(-rows // batch_size)
+
+
+@functools.lru_cache(maxsize=16)
+def _ood_row_count(data_cfg, percent: float) -> int:
+    """OOD rows fine-tuned on at `percent` (rows only: no tokeniser needed)."""
+    from trainables.data import load_dataset, ood_finetune_indices
+
+    pool = load_dataset(data_cfg.ood_dataset, data_cfg.data_root, split_seed=data_cfg.split_seed)
+    return len(ood_finetune_indices(pool, percent, seed=data_cfg.split_seed))
 
 
 @functools.lru_cache(maxsize=16)
@@ -350,10 +390,18 @@ def stage_work(spec, keep: bool, has_student: bool, tokenise: bool = True) -> St
     array_bytes += 2 * 500 * 8  # the temperature grid and its ECE curve
     if spec.records_data_map:
         array_bytes += cfg.epochs * n_train * (FP32 + 1) + n_train * k * FP32
+    ebs = cfg.eval_batch_size
+    counts = dict(train_steps=cfg.epochs * batches(n_train, cfg.batch_size),
+                  validation_batches=cfg.epochs * batches(len(data.validation), ebs) if cfg.select != "last" else 0,
+                  eval_batches=batches(len(data.validation), ebs) + batches(len(data.test), ebs)
+                  + (batches(n_train, ebs) if keep else 0))
     ood_eval = ood_train = 0.0
     if spec.ood is not None and data.ood_test is not None:
         ood_len = data.ood_test
         ood_eval = (1 + len(spec.ood.percents)) * eval_tokens(ood_len, cfg.eval_batch_size)
+        counts["ood_eval_batches"] = (1 + len(spec.ood.percents)) * batches(len(ood_len), ebs)
+        counts["ood_train_steps"] = sum(spec.ood.epochs * batches(_ood_row_count(spec.data, p), spec.ood.batch_size)
+                                        for p in spec.ood.percents)
         array_bytes += len(ood_len) * ((1 + len(spec.ood.percents)) * k * FP32 + 8) * 2
         for p in spec.ood.percents:
             if not data.tokenised:
@@ -369,7 +417,8 @@ def stage_work(spec, keep: bool, has_student: bool, tokenise: bool = True) -> St
     return StageWork(key=spec.key(), kind=kind, train_tokens=train_tokens, validation_tokens=validation_tokens,
                      eval_tokens=evals, ood_eval_tokens=ood_eval, ood_train_tokens=ood_train,
                      array_bytes=array_bytes + (n_train * k * FP32 if keep else 0.0),
-                     weight_bytes=weights if keep else 0.0, handover_bytes=handover if has_student else 0.0)
+                     weight_bytes=weights if keep else 0.0, handover_bytes=handover if has_student else 0.0,
+                     **{name: float(v) for name, v in counts.items()})
 
 
 def plan_work(trials, keep_all: bool = False, tokenise: bool = True,
@@ -404,21 +453,29 @@ class StageCost:
         return None if any(p is None for p in parts) else sum(parts)
 
 
-def _times(coef: float | None, amount: float) -> float | None:
-    """coef x amount; None when either is unknown (no coefficient, or NaN tokens)."""
-    if amount == 0:
+def _times(per_token: float | None, tokens: float, per_step: float | None = None, steps: float = 0.0) -> float | None:
+    """per_token x tokens + per_step x steps, each term where its coefficient exists; None when
+    neither exists, or the tokens a per-token price needs are unknown (NaN)."""
+    if tokens == 0 and steps == 0:
         return 0.0
-    return None if coef is None or math.isnan(amount) else coef * amount
+    if per_token is None and per_step is None:
+        return None
+    if per_token is not None and math.isnan(tokens):
+        return None
+    return (per_token * tokens if per_token is not None else 0.0) + (per_step * steps if per_step is not None else 0.0)
+
+
+def _plus(a: float | None, b: float | None) -> float | None:
+    return None if a is None or b is None else a + b
 
 
 def stage_cost(work: StageWork, c: Coefficients) -> StageCost:
-    evaluation = _times(c.eval_s_per_token, work.eval_tokens)
-    train = _times(c.train_s_per_token.get(work.kind), work.train_tokens)
-    validation = _times(c.eval_s_per_token, work.validation_tokens)
-    train = None if train is None or validation is None else train + validation
-    ood = _times(c.ood_s_per_token, work.ood_train_tokens)
-    ood_eval = _times(c.eval_s_per_token, work.ood_eval_tokens)
-    ood = None if ood is None or ood_eval is None else ood + ood_eval
+    evaluation = _times(c.eval_s_per_token, work.eval_tokens, c.eval_s_per_batch, work.eval_batches)
+    train = _plus(_times(c.train_s_per_token.get(work.kind), work.train_tokens, c.train_s_per_step.get(work.kind),
+                         work.train_steps),
+                  _times(c.eval_s_per_token, work.validation_tokens, c.eval_s_per_batch, work.validation_batches))
+    ood = _plus(_times(c.ood_s_per_token, work.ood_train_tokens, c.ood_s_per_step, work.ood_train_steps),
+                _times(c.eval_s_per_token, work.ood_eval_tokens, c.eval_s_per_batch, work.ood_eval_batches))
     overhead = None if c.setup_s is None or c.stage_overhead_s is None else c.setup_s + c.stage_overhead_s
     return StageCost(train, ood, evaluation, overhead)
 
@@ -477,6 +534,14 @@ class Estimate:
     gpu_memory_gib: float | None
     missing: tuple[str, ...]
     stage_seconds: Mapping[str, float] = field(default_factory=dict)  # per stage key, where known
+    # where some stages cannot be priced: what the priced ones cost (a lower bound of the whole)
+    priced_stages: int = 0
+    partial_by_kind: Mapping[str, tuple[int, float]] = field(default_factory=dict)  # kind -> (unpriced, seconds)
+    partial_compute_s: float | None = None
+    partial_wall_s: float | None = None
+    slowdown: float | None = 1.0  # each trial's stages on a shared GPU against one alone
+    lengths_bounded: bool = False  # token lengths unknown here: GPU memory bounded by max_length
+    wall_by_share: Mapping[float, tuple[int, float]] = field(default_factory=dict)  # gpus_per_trial -> (at once, s)
 
     def to_dict(self) -> dict:
         c = self.coefficients
@@ -490,7 +555,13 @@ class Estimate:
                 "stage_store_peak_bytes": self.store_bytes, "stage_store_final_bytes": self.store_bytes,
                 "stages_with_weights": self.stages_with_weights, "weight_bytes": self.weight_bytes,
                 "object_store_peak_bytes": self.object_store_bytes, "gpu_memory_gib_per_trial": self.gpu_memory_gib,
-                "missing": list(self.missing)}
+                "priced_stages": self.priced_stages,
+                "priced_part": None if self.partial_compute_s is None else {
+                    "compute_hours": self.partial_compute_s / 3600,
+                    "wall_hours": None if self.partial_wall_s is None else self.partial_wall_s / 3600,
+                    "by_kind": {k: {"unpriced_stages": u, "compute_hours_of_the_rest": s / 3600}
+                                for k, (u, s) in self.partial_by_kind.items()}},
+                "gpu_sharing_slowdown": self.slowdown, "missing": list(self.missing)}
 
 
 def other_bytes(coefficients: Mapping[str, Coefficients]) -> float:
@@ -516,15 +587,27 @@ def gpu_memory_gib(work: Mapping[str, StageWork], trials, c: Coefficients) -> fl
     for t in trials:
         stage = t.all_stages[0]
         data = split_rows(stage.data)
-        if not data.tokenised:
-            return None
+        # the widest row of the training set, or (token lengths unknown here) max_length: an upper bound
+        widest = int(data.train.max()) if data.tokenised else stage.data.max_length
         params = parameter_count(stage.data.model, data.labels)
         hidden, layers = model_shape(stage.data.model)
         partners = max(PARTNERS.get(s.teacher.kind, 0) if s.generation == 1 else 0
                        for s in t.all_stages)
-        step_tokens = stage.train.batch_size * (1 + partners) * int(data.train.max())
+        step_tokens = stage.train.batch_size * (1 + partners) * widest
         peak = max(peak, ADAM_BYTES_PER_PARAM * params + activations_per * step_tokens * hidden * layers)
     return peak / 2**30
+
+
+def sharing_slowdown(c: Coefficients, per_gpu: int) -> float | None:
+    """How much longer each of `per_gpu` trials sharing one GPU takes than one alone: per_gpu over
+    their measured throughput (linear between measured counts); None past the largest measured."""
+    if per_gpu <= 1:
+        return 1.0
+    points = sorted({1: 1.0, **c.gpu_sharing}.items())
+    for (n0, t0), (n1, t1) in zip(points, points[1:]):
+        if n0 <= per_gpu <= n1:
+            return per_gpu / (t0 + (t1 - t0) * (per_gpu - n0) / (n1 - n0))
+    return None
 
 
 def estimate(trials, resources, hardware: str, coefficients: Mapping[str, Coefficients], cpus: float, gpus: float,
@@ -541,11 +624,11 @@ def estimate(trials, resources, hardware: str, coefficients: Mapping[str, Coeffi
     models = {s.data.model for t in chains for s in t.all_stages}
     matches = c is not None and models <= {c.model}
     seconds: dict[str, float] = {}
-    by_kind: dict[str, list] = {k: [0, 0.0] for k in KINDS}
+    by_kind: dict[str, list] = {k: [0, 0.0] for k in KINDS}  # stages, seconds of those priced
+    unpriced: dict[str, int] = {k: 0 for k in KINDS}
+    other_model: dict[str, int] = {k: 0 for k in KINDS}  # of those, stages of a model never measured here
+    model_of = {s.key(): s.data.model for t in chains for s in t.all_stages}
     untokenised = sorted({s.data.model for t in chains for s in t.all_stages if not split_rows(s.data).tokenised})
-    if untokenised:
-        missing.append(f"token lengths: the tokeniser of {', '.join(untokenised)} cannot be loaded here (offline), "
-                       "so no times; disk is counted from the rows")
     priced = c is not None and matches
     if c is None:
         missing.append(f"hardware {hardware}: never measured (known: {', '.join(sorted(coefficients)) or 'none'}); "
@@ -553,27 +636,57 @@ def estimate(trials, resources, hardware: str, coefficients: Mapping[str, Coeffi
     elif not matches:
         missing.append(f"model(s) {', '.join(sorted(models - {c.model}))}: {hardware} was measured on {c.model} only")
     for key, w in work.items():
-        cost = stage_cost(w, c) if priced else StageCost(None, None, None, None)
-        parts = [(w.kind, cost.train, True), ("ood_finetune", cost.ood, w.ood_train_tokens != 0),
+        cost = stage_cost(w, c) if c is not None else StageCost(None, None, None, None)
+        if c is not None and model_of[key] != c.model:
+            cost = StageCost(None, None, None, None)
+        parts = [(w.kind, cost.train, True), ("ood_finetune", cost.ood, w.ood_train_tokens != 0 or w.ood_train_steps != 0),
                  ("evaluation", cost.evaluation, True), ("overhead", cost.overhead, True)]
         for kind, value, counted in parts:
             if counted:
                 by_kind[kind][0] += 1
-                by_kind[kind][1] = None if value is None or by_kind[kind][1] is None else by_kind[kind][1] + value
+                if value is None:
+                    unpriced[kind] += 1
+                    other_model[kind] += c is not None and model_of[key] != c.model
+                else:
+                    by_kind[kind][1] += value
         if cost.total is not None:
             seconds[key] = cost.total
-    if priced and not untokenised:
-        missing += [f"{KIND_NAMES[kind]}: no {hardware} coefficient"
-                    for kind, (n, s) in by_kind.items() if n and s is None]
-    shown = {k: (n, s) for k, (n, s) in by_kind.items() if n}
-    complete = priced and len(seconds) == len(work)
-    compute = sum(seconds.values()) if complete else None
+    if c is not None:
+        for kind, n in unpriced.items():
+            n -= other_model[kind]  # said once, by model, above
+            if n:
+                why = ("the token lengths it is priced by are unknown here: the tokeniser of "
+                       f"{', '.join(untokenised)} cannot be loaded offline" if untokenised else f"no {hardware} coefficient")
+                missing.append(f"{KIND_NAMES[kind]}: {n} of {by_kind[kind][0]} stages, {why}")
+    elif untokenised:
+        missing.append(f"token lengths: the tokeniser of {', '.join(untokenised)} cannot be loaded here (offline); "
+                       "disk is counted from the rows")
+    shown = {k: (n, s if not unpriced[k] else None) for k, (n, s) in by_kind.items() if n}
+    partial = {k: (unpriced[k], s) for k, (n, s) in by_kind.items() if n and unpriced[k] < n}
+    complete = len(seconds) == len(work) and c is not None
+    compute = sum(seconds.values()) if seconds else None
     slots = trial_slots(resources, len(chains), cpus, gpus)
+    slowdown = 1.0
+    if resources.gpus_per_trial and gpus and c is not None and c.gpu_sharing:
+        per_gpu = max(1, math.ceil(min(1 / resources.gpus_per_trial, slots / gpus) - 1e-9))
+        slowdown = sharing_slowdown(c, per_gpu)
+        if slowdown is None:
+            missing.append(f"wall time: {per_gpu} trials on one GPU were never measured on {hardware} "
+                           f"(measured: {', '.join(str(k) for k in sorted(c.gpu_sharing))})")
     wall = None
-    if complete and slots >= 1 and c.sweep_overhead_s is not None:
-        wall = simulate_wall(chains, seconds, slots) + c.sweep_overhead_s
-    elif complete and slots < 1:
+    if seconds and slots >= 1 and c.sweep_overhead_s is not None and slowdown is not None:
+        wall = simulate_wall(chains, {k: v * slowdown for k, v in seconds.items()}, slots) + c.sweep_overhead_s
+    elif seconds and slots < 1:
         missing.append(f"wall time: no trial fits {cpus:g} CPU(s) and {gpus:g} GPU(s)")
+    by_share = {}  # gpus_per_trial -> wall seconds, for every sharing measured (which share to ask for)
+    if seconds and gpus and resources.gpus_per_trial and c.gpu_sharing and c.sweep_overhead_s is not None:
+        for per_gpu in sorted({1, *c.gpu_sharing}):
+            shared = dataclasses.replace(resources, gpus_per_trial=1 / per_gpu)
+            n = trial_slots(shared, len(chains), cpus, gpus)
+            factor = sharing_slowdown(c, max(1, math.ceil(min(per_gpu, n / gpus) - 1e-9)))
+            if n >= 1 and factor is not None:
+                by_share[1 / per_gpu] = (n, simulate_wall(chains, {k: v * factor for k, v in seconds.items()}, n)
+                                         + c.sweep_overhead_s)
     handovers = sorted((w.handover_bytes for w in work.values()), reverse=True)
     students = sum(1 for t in chains if len(t.stages) > 1)
     at_once = min(max(slots, 1), students)
@@ -582,15 +695,17 @@ def estimate(trials, resources, hardware: str, coefficients: Mapping[str, Coeffi
     if resources.gpus_per_trial and c is not None:
         gpu = gpu_memory_gib(work, chains, c)
         if gpu is None:
-            missing.append(f"GPU memory: no {hardware} measurement" if c.gpu_memory is None else
-                           "GPU memory: token lengths unknown")
+            missing.append(f"GPU memory: no {hardware} measurement")
     return Estimate(hardware=hardware, coefficients=c, model_matches=matches, stages=len(work), by_kind=shown,
-                    compute_s=compute, wall_s=wall, slots=slots, cpus=cpus, gpus=gpus,
+                    compute_s=compute if complete else None, wall_s=wall if complete else None, slots=slots,
+                    cpus=cpus, gpus=gpus,
                     store_bytes=store_bytes(work, other_bytes(coefficients)),
                     stages_with_weights=sum(1 for w in work.values() if w.weight_bytes),
                     weight_bytes=max((w.weight_bytes for w in work.values()), default=0.0),
                     object_store_bytes=object_store, gpu_memory_gib=gpu, missing=tuple(missing),
-                    stage_seconds=seconds)
+                    stage_seconds=seconds, priced_stages=len(seconds), partial_by_kind=partial,
+                    partial_compute_s=None if complete else compute, partial_wall_s=None if complete else wall,
+                    slowdown=slowdown, lengths_bounded=bool(untokenised), wall_by_share=by_share)
 
 
 def _hours(s: float | None) -> str:
@@ -615,14 +730,38 @@ def format_estimate(e: Estimate, gpus_per_trial: float) -> str:
         p = c.provenance
         lines.append(f"estimate on {e.hardware} (coefficients measured on {c.model}: {p.script}, {p.date}, "
                      f"commit {p.commit}; how: orchestrator/cost_coefficients.yaml)")
-    lines.append(f"  {'stage kind':<28}{'stages':>7}  compute (h:mm:ss)")
+    lines.append(f"  {'stage kind':<28}{'stages':>7}  compute (h:mm:ss)"
+                 + ("; each stage alone on its GPU" if gpus_per_trial else ""))
     for kind, (n, s) in e.by_kind.items():
-        lines.append(f"  {KIND_NAMES[kind]:<28}{n:>7}  {_hours(s)}")
-    lines.append(f"  {'total':<28}{e.stages:>7}  {_hours(e.compute_s)}")
+        cell = _hours(s)
+        if s is None and kind in e.partial_by_kind:
+            unpriced, rest = e.partial_by_kind[kind]
+            cell = f"{_hours(rest)} for {n - unpriced}; {unpriced} not measured"
+        lines.append(f"  {KIND_NAMES[kind]:<28}{n:>7}  {cell}")
+    total = _hours(e.compute_s)
+    if e.compute_s is None and e.partial_compute_s is not None:
+        total = f"not measured; at least {_hours(e.partial_compute_s)} (the {e.priced_stages} stages priced)"
+    lines.append(f"  {'total':<28}{e.stages:>7}  {total}")
     where = f"{e.cpus:g} CPU(s), {e.gpus:g} GPU(s): {e.slots} trial(s) at once"
-    lines.append(f"wall time (h:mm:ss) on {where}: {_hours(e.wall_s)}"
-                 + (f" (incl. {_hours(c.sweep_overhead_s)} of Ray start, MLflow and report)" if e.wall_s and c else ""))
-    if c is not None and c.trials_at_once and e.wall_s is not None and c.trials_at_once != e.slots:
+    wall = _hours(e.wall_s)
+    if e.wall_s is None and e.partial_wall_s is not None:
+        wall = f"not measured; at least {_hours(e.partial_wall_s)} (the stages priced, the rest taken as 0)"
+    shown_wall = e.wall_s if e.wall_s is not None else e.partial_wall_s
+    lines.append(f"wall time (h:mm:ss) on {where}: {wall}"
+                 + (f" (incl. {_hours(c.sweep_overhead_s)} of Ray start, MLflow and report)" if shown_wall and c else ""))
+    if c is not None and c.gpu_sharing and gpus_per_trial:
+        best = max(c.gpu_sharing, key=lambda k: c.gpu_sharing[k] / 1.0)
+        lines.append(f"  trials sharing one GPU, measured on {e.hardware}: "
+                     + ", ".join(f"{k}: {v:.2f}x" for k, v in sorted(c.gpu_sharing.items()))
+                     + f" one trial's throughput; gpus_per_trial {gpus_per_trial:g} makes each trial's stages "
+                     + ("slower by a factor never measured" if e.slowdown is None else f"{e.slowdown:.2f}x as long")
+                     + f" (the most throughput measured: {best} per GPU, gpus_per_trial {1 / best:g})")
+    if e.wall_by_share:
+        lower = "" if e.wall_s is not None else " (at least: the stages priced)"
+        lines.append(f"  wall time by resources.gpus_per_trial{lower}: " + ", ".join(
+            f"{share:g}: {_hours(s)} ({n} at once)" for share, (n, s) in sorted(e.wall_by_share.items(), reverse=True)))
+    if c is not None and c.trials_at_once and e.wall_s is not None and c.trials_at_once != e.slots \
+            and not (c.gpu_sharing and gpus_per_trial):
         lines.append(f"  (measured with {c.trials_at_once} trial(s) at once; {e.slots} at once may share the "
                      "machine differently)")
     lines.append(f"stage store: peak {gb(e.store_bytes)}, final {gb(e.store_bytes)} (nothing is removed while a "
@@ -633,7 +772,9 @@ def format_estimate(e: Estimate, gpus_per_trial: float) -> str:
         lines.append("GPU memory per trial: none (resources.gpus_per_trial is 0)")
     else:
         lines.append("GPU memory per trial: " + ("not measured" if e.gpu_memory_gib is None else
-                                                 f"{e.gpu_memory_gib:.1f} GiB (scaled from one measured step)"))
+                                                 f"{e.gpu_memory_gib:.1f} GiB (scaled from one measured step"
+                                                 + ("; rows taken at max_length, the token lengths being unknown "
+                                                    "here: an upper bound)" if e.lengths_bounded else ")")))
     lines += [f"not estimated: {m}" for m in e.missing]
     return "\n".join(lines)
 

@@ -284,3 +284,62 @@ def test_calibrate_refits_a_run_folders_coefficients_and_writes_them_for_the_est
     assert fitted.sweep_overhead_s == 30.0 and fitted.provenance.date and "2 trial(s) at once" in fitted.provenance.note
     e = cost.estimate(trials, spec.resources, "hw-test", cost.load_coefficients(out), cpus=2, gpus=0)
     assert e.wall_s == pytest.approx(wall + 30.0, rel=1e-3)
+
+
+# ---- a launch-bound GPU: prices per step, trials sharing a GPU
+
+
+GPU = dataclasses.replace(C, train_s_per_token={}, eval_s_per_token=None, ood_s_per_token=None,
+                          train_s_per_step={"ce_teacher": 0.5, "student": 0.25}, eval_s_per_batch=0.1,
+                          ood_s_per_step=0.2, gpu_sharing={1: 1.0, 2: 1.5, 4: 2.0})
+
+
+def test_a_per_step_price_needs_no_token_lengths():
+    w = work(train_tokens=math.nan, validation_tokens=math.nan, eval_tokens=math.nan, ood_eval_tokens=math.nan,
+             ood_train_tokens=math.nan, train_steps=10.0, validation_batches=2.0, eval_batches=3.0,
+             ood_eval_batches=4.0, ood_train_steps=6.0)
+    c = cost.stage_cost(w, GPU)
+    assert c.train == 0.5 * 10 + 0.1 * 2
+    assert c.ood == 0.2 * 6 + 0.1 * 4
+    assert c.evaluation == 0.1 * 3
+    assert cost.stage_cost(w, C).train is None  # priced per token, and the tokens are unknown
+    both = dataclasses.replace(GPU, train_s_per_token={"ce_teacher": 2.0})
+    assert cost.stage_cost(work(train_steps=10.0, validation_batches=1.0), both).train == 2.0 * 100 + 0.5 * 10 + 0.1  # the two add up
+
+
+def test_sharing_a_gpu_slows_each_trial_by_the_measured_throughput():
+    assert cost.sharing_slowdown(GPU, 1) == 1.0
+    assert cost.sharing_slowdown(GPU, 2) == pytest.approx(2 / 1.5)
+    assert cost.sharing_slowdown(GPU, 3) == pytest.approx(3 / 1.75)  # between the measured 2 and 4
+    assert cost.sharing_slowdown(GPU, 8) is None  # never measured: no figure
+
+
+def test_a_gpu_sharing_table_must_start_at_one_trial(tmp_path):
+    entry = {"model": "m", "provenance": {"script": "s", "machine": "m", "date": "d", "commit": "c"},
+             "gpu_sharing": {2: 1.7}}
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump({"hw": {**entry, "gpu_sharing": {1: 0.9, 2: 1.7}}}))
+    with pytest.raises(cost.CostError, match=r"hw\.gpu_sharing"):
+        cost.load_coefficients(path)
+    path.write_text(yaml.safe_dump({"hw": entry}))
+    assert cost.load_coefficients(path)["hw"].gpu_sharing == {2: 1.7}
+
+
+def test_the_gpu_estimate_prices_the_measured_model_and_bounds_the_rest(data_root):
+    from orchestrator.plan import build_plan
+
+    spec = parse_spec({**QUICK, "resources": {"cpus_per_trial": 1, "gpus_per_trial": 0.5}}, source_path="q.yaml",
+                      data_root=str(data_root))
+    trials = build_plan(spec)
+    c = dataclasses.replace(GPU, model=QUICK["model"], train_s_per_step={"ce_teacher": 0.5, "student": 0.25})
+    e = cost.estimate(trials, spec.resources, "hw", {"hw": c}, cpus=4, gpus=1)
+    assert e.compute_s is not None and e.wall_s is not None
+    assert e.slowdown == pytest.approx(2 / 1.5)  # two trials on the one GPU
+    assert set(e.wall_by_share) == {1.0, 0.5, 0.25}
+    n, alone = e.wall_by_share[1.0]
+    assert n == 1 and e.wall_by_share[0.5] == (2, pytest.approx(e.wall_s))
+    # the csd trial waits for the CE teacher: two at once only slow each other down here
+    assert e.wall_by_share[0.5][1] > alone > 0
+    other = cost.estimate(trials, spec.resources, "hw", {"hw": dataclasses.replace(c, model="another")}, cpus=4, gpus=1)
+    assert other.compute_s is None and other.partial_compute_s is None  # nothing of that model measured
+    assert any("measured on another only" in m for m in other.missing)
