@@ -494,10 +494,16 @@ def simulate_wall(trials, seconds: Mapping[str, float], slots: int, done: frozen
     """Seconds from the first trial's start to the last one's end: trials start in launch order on
     the first free slot; a trial trains each stage not yet claimed, waits for one another trial is
     training, and skips one already stored (`done`)."""
+    return schedule(trials, seconds, slots, done)[0]
+
+
+def schedule(trials, seconds: Mapping[str, float], slots: int,
+             done: frozenset[str] = frozenset()) -> tuple[float, dict[str, float]]:
+    """`simulate_wall`'s replay: (the end, when each stage is stored)."""
     from orchestrator.plan import launch_order
 
     if slots < 1:
-        return math.inf
+        return math.inf, {}
     free = [0.0] * slots
     finish: dict[str, float] = {k: 0.0 for k in done}
     end = 0.0
@@ -510,7 +516,21 @@ def simulate_wall(trials, seconds: Mapping[str, float], slots: int, done: frozen
             t = max(t, finish[key])
         end = max(end, t)
         heapq.heappush(free, t)
-    return end
+    return end, finish
+
+
+def store_timeline(chains, work: Mapping[str, StageWork], other: float, finish: Mapping[str, float],
+                   readers: Mapping[str, frozenset[str]]) -> tuple[float, float]:
+    """(peak, final) bytes the stages add to the store, replayed in the order they are stored: a
+    stage adds its files, and a handover's weights go when the last of its `readers` is stored."""
+    events = [(finish[k], 0, w.array_bytes + w.weight_bytes + other) for k, w in work.items() if k in finish]
+    events += [(max(finish[r] for r in rs), 1, -work[k].weight_bytes)  # removals after same-time additions
+               for k, rs in readers.items() if k in work and k in finish and all(r in finish for r in rs)]
+    total = peak = 0.0
+    for _, _, delta in sorted(events):
+        total += delta
+        peak = max(peak, total)
+    return peak, total
 
 
 @dataclass(frozen=True)
@@ -527,7 +547,7 @@ class Estimate:
     slots: int
     cpus: float
     gpus: float
-    store_bytes: float
+    store_bytes: float  # the stage store's peak
     stages_with_weights: int
     weight_bytes: float
     object_store_bytes: float
@@ -541,6 +561,8 @@ class Estimate:
     partial_wall_s: float | None = None
     slowdown: float | None = 1.0  # each trial's stages on a shared GPU against one alone
     lengths_bounded: bool = False  # token lengths unknown here: GPU memory bounded by max_length
+    final_store_bytes: float = 0.0  # once the sweep ends (read handovers' weights removed)
+    store_order_timed: bool = False  # the peak replays the estimated stage times (else: all stages equally long)
     wall_by_share: Mapping[float, tuple[int, float]] = field(default_factory=dict)  # gpus_per_trial -> (at once, s)
 
     def to_dict(self) -> dict:
@@ -552,7 +574,7 @@ class Estimate:
                 "compute_hours": None if self.compute_s is None else self.compute_s / 3600,
                 "wall_hours": None if self.wall_s is None else self.wall_s / 3600,
                 "trials_at_once": self.slots, "cpus": self.cpus, "gpus": self.gpus,
-                "stage_store_peak_bytes": self.store_bytes, "stage_store_final_bytes": self.store_bytes,
+                "stage_store_peak_bytes": self.store_bytes, "stage_store_final_bytes": self.final_store_bytes,
                 "stages_with_weights": self.stages_with_weights, "weight_bytes": self.weight_bytes,
                 "object_store_peak_bytes": self.object_store_bytes, "gpu_memory_gib_per_trial": self.gpu_memory_gib,
                 "priced_stages": self.priced_stages,
@@ -568,6 +590,14 @@ def other_bytes(coefficients: Mapping[str, Coefficients]) -> float:
     """A stage's bytes besides its arrays and weights (result.json, checksums, plots): the same on
     any hardware, so the largest measured."""
     return max((c.stage_other_bytes or 0.0 for c in coefficients.values()), default=0.0)
+
+
+def releasable(chains, keep_all: bool, exportable: frozenset[str]) -> dict[str, frozenset[str]]:
+    """The handovers whose weights a sweep removes once their readers are stored (none with
+    --keep-all-weights; never an export: stage's)."""
+    from orchestrator.plan import releasable_handovers
+
+    return {} if keep_all else releasable_handovers(chains, set(exportable))
 
 
 def store_bytes(work: Mapping[str, StageWork], other: float) -> float:
@@ -691,6 +721,14 @@ def estimate(trials, resources, hardware: str, coefficients: Mapping[str, Coeffi
     students = sum(1 for t in chains if len(t.stages) > 1)
     at_once = min(max(slots, 1), students)
     object_store = 2 * at_once * (handovers[0] if handovers else 0.0)  # two handovers per running chain
+    other = other_bytes(coefficients)
+    # the store's peak replays the schedule: estimated stage times (the mean of those priced for the
+    # rest), or, with none priced, every stage equally long, on the trial slots the resources give
+    timed = bool(seconds) and slowdown is not None
+    mean = sum(seconds.values()) / len(seconds) if seconds else 1.0
+    _, finish = schedule(chains, {k: seconds.get(k, mean) * (slowdown if timed else 1.0) for k in work},
+                         max(1, slots))
+    peak, final = store_timeline(chains, work, other, finish, releasable(chains, keep_all, exportable))
     gpu = None
     if resources.gpus_per_trial and c is not None:
         gpu = gpu_memory_gib(work, chains, c)
@@ -699,7 +737,7 @@ def estimate(trials, resources, hardware: str, coefficients: Mapping[str, Coeffi
     return Estimate(hardware=hardware, coefficients=c, model_matches=matches, stages=len(work), by_kind=shown,
                     compute_s=compute if complete else None, wall_s=wall if complete else None, slots=slots,
                     cpus=cpus, gpus=gpus,
-                    store_bytes=store_bytes(work, other_bytes(coefficients)),
+                    store_bytes=peak, final_store_bytes=final, store_order_timed=timed,
                     stages_with_weights=sum(1 for w in work.values() if w.weight_bytes),
                     weight_bytes=max((w.weight_bytes for w in work.values()), default=0.0),
                     object_store_bytes=object_store, gpu_memory_gib=gpu, missing=tuple(missing),
@@ -764,9 +802,12 @@ def format_estimate(e: Estimate, gpus_per_trial: float) -> str:
             and not (c.gpu_sharing and gpus_per_trial):
         lines.append(f"  (measured with {c.trials_at_once} trial(s) at once; {e.slots} at once may share the "
                      "machine differently)")
-    lines.append(f"stage store: peak {gb(e.store_bytes)}, final {gb(e.store_bytes)} (nothing is removed while a "
-                 f"sweep runs; {e.stages_with_weights} of {e.stages} stages keep fp32 weights, "
-                 f"{e.weight_bytes / 1e6:.0f} MB each)")
+    order = (("the estimated schedule" + ("" if e.compute_s is not None else "; stages not priced taken at the mean"))
+             if e.store_order_timed else "launch order, every stage taken as equally long")
+    lines.append(f"stage store: peak {gb(e.store_bytes)} ({order}), final {gb(e.final_store_bytes)} "
+                 f"({e.stages_with_weights} of {e.stages} stages store fp32 weights, {e.weight_bytes / 1e6:.0f} MB "
+                 "each; a student's teacher's are removed once every student reading them is stored, unless "
+                 "export: or --keep-all-weights keeps them)")
     lines.append(f"object store peak: {gb(e.object_store_bytes)} (two handovers per running chain with a student)")
     if not gpus_per_trial:
         lines.append("GPU memory per trial: none (resources.gpus_per_trial is 0)")
@@ -799,8 +840,9 @@ def stored_keys(store_root: Path, keys) -> frozenset[str]:
 
 def needed_store_bytes(trials, store_root: Path, reuse: bool, keep_all: bool,
                        exportable: frozenset[str] = frozenset()) -> float:
-    """Bytes a sweep adds to its stage store: its unique stages not stored yet (each trial's own
-    store with --no-reuse)."""
+    """Bytes a sweep adds to its stage store at its peak: its unique stages not stored yet, less the
+    handover weights removed once their students are stored (each trial's own store with
+    --no-reuse, where nothing is counted as removed)."""
     from orchestrator.kinds import kind_of
     from orchestrator.trial import trial_store_root
 
@@ -808,9 +850,11 @@ def needed_store_bytes(trials, store_root: Path, reuse: bool, keep_all: bool,
     work = plan_work(chains, keep_all, tokenise=False, exportable=exportable)  # bytes need rows, not token lengths
     other = other_bytes(load_coefficients())
     total = 0.0
-    if reuse:
+    if reuse:  # the peak of the stages not stored yet, all trials at once (the most handovers alive)
         done = stored_keys(store_root, work)
-        return sum(w.array_bytes + w.weight_bytes + other for k, w in work.items() if k not in done)
+        new = {k: w for k, w in work.items() if k not in done}
+        _, finish = schedule(chains, {k: 1.0 for k in work}, max(1, len(chains)))
+        return store_timeline(chains, new, other, finish, releasable(chains, keep_all, exportable))[0]
     for t in chains:
         root = trial_store_root(store_root, False, t.key)
         keys = [s.key() for s in t.all_stages]

@@ -105,7 +105,8 @@ def stored_stage(run_dir: Path, trial: str, generation: int) -> StoredStage:
 
 def stage_spec(run_dir: Path, data_root: Path, trial: str, key: str):
     """The StageSpec of `key`, planned again from the spec as the sweep ran it (`<run folder>/spec.yaml`),
-    and the torch threads its Ray task ran with (orchestrator/trial.py: the trial's task CPUs)."""
+    the torch threads its Ray task ran with (orchestrator/trial.py: the trial's task CPUs), and
+    every stage of its trial by key (its ancestors, to train again what kept no weights)."""
     import yaml
 
     from orchestrator.plan import build_plan
@@ -118,7 +119,8 @@ def stage_spec(run_dir: Path, data_root: Path, trial: str, key: str):
         if plan.key == trial:
             for stage in plan.all_stages:
                 if stage.key() == key:
-                    return stage, max(1, round(spec.resources.cpus_per_trial - TASK_HEAD_CPU))
+                    return (stage, max(1, round(spec.resources.cpus_per_trial - TASK_HEAD_CPU)),
+                            {s.key(): s for s in plan.all_stages})
     raise ExportError(f"stage {key} of {trial} is not in the plan of {run_dir / 'spec.yaml'} with data root "
                       f"{data_root}: the data files or the code changed since the sweep; export from a run of this "
                       "code (rerun the sweep) or pass the data root the sweep used")
@@ -131,31 +133,47 @@ def rerun_hint(dataset: str, method: str) -> str:
             "--keep-all-weights keeps every stage's it trains)")
 
 
-def stage_weights(store, spec, dataset: str, method: str, scratch: Path, threads: int = 1) -> tuple[dict, str]:
+def stage_weights(store, spec, dataset: str, method: str, scratch: Path, threads: int = 1,
+                  chain: dict | None = None) -> tuple[dict, str]:
     """The stage's weights and where they came from: the store, else trained again and proven the same.
 
     A stage is a pure function of its key (docs/design.md, Stages and their keys), so training it
     again from its stored parent gives the same model; on the CPU the proof is that the new test
     logits equal the stored ones bit for bit (np.array_equal). Nothing else is accepted. It trains
     with the torch threads the sweep's task had: another thread count sums in another order, and
-    the logits differ in their last bits.
+    the logits differ in their last bits. A parent whose weights are gone too (a sweep removes a
+    teacher's once its students are stored) is trained again the same way first, from `chain`
+    (the trial's stages by key), back to the nearest ancestor that kept them or to the teacher.
 
     Raises:
-        ExportError: the parent kept no handover, or the retrained logits differ.
+        ExportError: an ancestor needed is not in `chain`, or retrained logits differ.
     """
+    handover, how = _handover(store, spec, dataset, method, scratch, threads, chain or {})
+    return handover.weights, how
+
+
+def _handover(store, spec, dataset: str, method: str, scratch: Path, threads: int, chain: dict):
+    """(the stage's handover, "stored" or how it was made again): see `stage_weights`."""
     from trainables.stage import load_handover, run_stage
     from trainables.store import StageStore
 
     key = spec.key()
     handover = load_handover(store, key)
     if handover is not None:
-        return handover.weights, "stored"
+        return handover, "stored"
+    again_here = load_handover(StageStore(scratch), key) if (Path(scratch) / key).is_dir() else None
+    if again_here is not None:
+        return again_here, "trained again, test logits bit-identical to the stored ones"
     parent = parent_result = None
+    made = "trained again, test logits bit-identical to the stored ones"
     if spec.parent:
         parent = load_handover(store, spec.parent)
-        if parent is None:
+        if parent is None and spec.parent not in chain:
             raise ExportError(f"stage {key} kept no weights and neither did its parent {spec.parent}, so it "
                               f"cannot be trained again here; {rerun_hint(dataset, method)}")
+        if parent is None:
+            parent, _ = _handover(store, chain[spec.parent], dataset, method, scratch, threads, chain)
+            made += " (and so were its ancestors' that kept none)"
         parent_result = store.load_result(spec.parent)
     data_map = None
     if spec.data_map not in (None, key):
@@ -172,7 +190,7 @@ def stage_weights(store, spec, dataset: str, method: str, scratch: Path, threads
         raise ExportError(f"stage {key} trained again gives other test logits than the stored ones (largest "
                           f"difference {np.abs(again - stored).max():.3g}), so the model would not be the run's; "
                           f"{rerun_hint(dataset, method)}")
-    return fresh.weights, "trained again, test logits bit-identical to the stored ones"
+    return fresh, made
 
 
 def calibration_record(choice: Choice, result: dict, run_params: dict, stage_key: str, spec_name: str,
@@ -306,13 +324,13 @@ def export(args: argparse.Namespace) -> int:
     print(f"exporting {choice.row.trial} generation {choice.generation} (g* = {choice.reported_generation}; "
           f"{choice.rule}): stage {where.key}", flush=True)
     store = StageStore(where.store_root)
-    spec, threads = stage_spec(run_dir, args.data_root, choice.row.trial, where.key)
+    spec, threads, chain = stage_spec(run_dir, args.data_root, choice.row.trial, where.key)
     from mlflow import MlflowClient
 
     run = MlflowClient(uri).get_run(where.run_id)
     out = Path(args.out or f"exports/{registered_name(args.experiment, args.dataset, args.method)}").resolve()
     with tempfile.TemporaryDirectory() as scratch:
-        weights, source = stage_weights(store, spec, args.dataset, args.method, Path(scratch), threads)
+        weights, source = stage_weights(store, spec, args.dataset, args.method, Path(scratch), threads, chain)
         result = store.load_result(where.key)
         record = calibration_record(choice, result, run.data.params, where.key, args.experiment, source,
                                     run.data.tags)

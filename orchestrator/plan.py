@@ -138,6 +138,17 @@ def handover_keys(trials: list[TrialPlan]) -> set[str]:
     return {s.parent for t in trials for s in t.stages if s.parent}
 
 
+def releasable_handovers(trials: list[TrialPlan], keep: set[str]) -> dict[str, frozenset[str]]:
+    """Handover stage -> the students of the sweep that read it, for every handover not in `keep`
+    (the spec's export: stages): its weights can go once all of those are stored."""
+    readers: dict[str, set[str]] = {}
+    for t in trials:
+        for s in t.stages:
+            if s.parent and s.parent not in keep:
+                readers.setdefault(s.parent, set()).add(s.key())
+    return {k: frozenset(v) for k, v in readers.items()}
+
+
 def export_keys(trials: list[TrialPlan], pairs) -> set[str]:
     """Every generation's stage of the trials whose (dataset, method) the spec's `export:` names:
     g* is known only once every seed has finished, so each generation keeps its weights."""

@@ -37,7 +37,8 @@ import yaml
 from orchestrator import locations
 from orchestrator.dashboard import access_hint, check_dashboard_host
 from orchestrator.locations import resolve_data_root  # noqa: F401 - its old home
-from orchestrator.plan import build_plan, export_keys, kept_keys, launch_order, plan_summary, weights_summary
+from orchestrator.plan import (build_plan, export_keys, kept_keys, launch_order, plan_summary, releasable_handovers,
+                               weights_summary)
 from orchestrator.spec import SpecError, SweepSpec, load_spec
 
 _logger = logging.getLogger("orchestrator.sweep")
@@ -328,6 +329,7 @@ def trial_settings(spec: SweepSpec, folder: RunFolder, options: SweepOptions):
         task_gpus=res.gpus_per_trial, llm_task_gpus=res.gpus_per_llm_trial, stage_wait_s=res.stage_wait_hours * 3600,
         keep="all" if options.keep_all_weights else frozenset(kept_keys(spec, chains)), data=prepare_data_refs(chains),
         export=frozenset(export_keys(chains, spec.export)),
+        readers={} if options.keep_all_weights else releasable_handovers(chains, export_keys(chains, spec.export)),
         progress=sweep_progress(folder.trials, folder.store_root, options.reuse, options.keep_all_weights, res,
                                 ray.cluster_resources().get("CPU", 1.0), ray.cluster_resources().get("GPU", 0.0)))
 

@@ -34,7 +34,7 @@ from orchestrator.kinds import kind_of
 from orchestrator.placement import StageTask, task_device
 from orchestrator.plan import LLMTrialPlan, TrialPlan
 from orchestrator.progress import ProgressPlan, progress_metrics
-from trainables.stage import DataConfig, StageSpec, load_handover
+from trainables.stage import LATE_HANDOVERS, DataConfig, StageSpec, late_handovers, load_handover
 from trainables.store import StageStore
 from trainables.train import DivergedError
 
@@ -66,6 +66,9 @@ class TrialSettings:
         data: each dataset's prepared data in the object store, by its DataConfig (missing: a task
             prepares its own).
         progress: what the trial's reports say of the sweep's progress (orchestrator/progress.py).
+        readers: handover stage -> the stages of the sweep that read it (its students), for the
+            stages whose weights go once every reader is stored (orchestrator/plan.py,
+            releasable_handovers); empty: every handover stays (--keep-all-weights).
     """
 
     store_root: str
@@ -78,6 +81,7 @@ class TrialSettings:
     data: Mapping[DataConfig, ray.ObjectRef] = field(default_factory=dict)
     progress: ProgressPlan | None = None  # stages done of planned and the expected finish, in each report
     export: frozenset[str] = frozenset()
+    readers: Mapping[str, frozenset[str]] = field(default_factory=dict)
 
     def store(self, trial_key: str) -> StageStore:
         return StageStore(trial_store_root(self.store_root, self.reuse, trial_key))
@@ -268,6 +272,22 @@ class _Chain:
         self.handovers.pop(key, None)
 
 
+def release_read_handovers(store: StageStore, key: str, readers: frozenset[str]) -> int:
+    """Remove stage `key`'s stored weights (and a late handover's) once every stage that reads
+    them is stored: bytes freed. Its numbers stay; a later sweep whose student needs the weights
+    trains the stage again and uses them only if they reproduce its stored test logits
+    (trainables/stage.py, run_stage)."""
+    if not readers or not all(store.has(r) for r in readers):
+        return 0
+    why = f"every reader stored: {', '.join(sorted(readers))}"
+    freed = store.release_weights(key, why)
+    if (store.root / LATE_HANDOVERS / key).is_dir():
+        freed += late_handovers(store).release_weights(key, why)
+    if freed:
+        _logger.info("stage %s: its weights (%d bytes) removed, every stage that reads them is stored", key, freed)
+    return freed
+
+
 def trial_store_root(store_root: str | Path, reuse: bool, trial_key: str) -> Path:
     """Where a trial's stages live: the sweep's shared store, or a store of its own (--no-reuse)."""
     return Path(store_root) if reuse else Path(store_root) / trial_key
@@ -310,6 +330,10 @@ def run_chain_trial(plan: TrialPlan, store: StageStore, settings: TrialSettings)
         result = chain.ensure(spec, map_key)
         if spec.parent:
             chain.release(spec.parent)
+            readers = settings.readers.get(spec.parent, frozenset())
+            if not settings.reuse:  # a store of this trial's own: only its own students read there
+                readers = readers & {s.key() for s in plan.stages}
+            release_read_handovers(store, spec.parent, readers)
         g = spec.generation
         if g <= start:
             continue  # Tune already has this generation's report

@@ -343,3 +343,15 @@ def test_the_gpu_estimate_prices_the_measured_model_and_bounds_the_rest(data_roo
     other = cost.estimate(trials, spec.resources, "hw", {"hw": dataclasses.replace(c, model="another")}, cpus=4, gpus=1)
     assert other.compute_s is None and other.partial_compute_s is None  # nothing of that model measured
     assert any("measured on another only" in m for m in other.missing)
+
+
+def test_the_store_peaks_before_a_teachers_weights_go_and_ends_without_them():
+    a, b, c = _Stage("a"), _Stage("b"), _Stage("c")
+    w = {k: work(k, array_bytes=10.0, weight_bytes=100.0 if k != "c" else 0.0) for k in "abc"}
+    finish = {"a": 1.0, "b": 2.0, "c": 3.0}  # b reads a; c reads b
+    peak, final = cost.store_timeline([_Trial((a, b, c))], w, 1.0, finish, {"a": frozenset({"b"}),
+                                                                              "b": frozenset({"c"})})
+    assert peak == (10 + 100 + 1) * 2  # a and b both whole, just before a's weights go
+    assert final == 3 * (10 + 1)  # every stage's arrays and the rest; no weights
+    kept = cost.store_timeline([_Trial((a, b, c))], w, 1.0, finish, {})[1]
+    assert kept == 3 * 11 + 200  # --keep-all-weights or export: nothing goes

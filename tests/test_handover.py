@@ -86,3 +86,42 @@ def test_an_exportable_stage_stored_without_weights_is_trained_again_to_keep_the
     handover = load_handover(store, key)
     assert handover is not None and handover.weights
     assert (store.root / "trained.log").read_text().split() == [key]  # stored once
+
+
+@pytest.mark.slow
+def test_a_released_teacher_is_trained_again_for_a_new_student_only_if_it_reproduces(tiny_model, data_root,
+                                                                                    tmp_path):
+    """After a sweep removed a teacher's weights (every student of its own stored), a later chain
+    with another student of it trains it again and takes the weights only because the new test
+    logits equal the stored ones; a stage whose stored numbers are not reproduced is refused."""
+    import numpy as np
+    import ray
+
+    from orchestrator.trial import _Chain, release_read_handovers
+    from trainables.stage import HandoverMismatchError, run_stage
+
+    csd = csd_plan(tiny_model, data_root, 2)
+    raw = {**tiny_spec(tiny_model, "chain"), "methods": ["sd"], "generations": 2, "ood": {"percents": [1], "epochs": 1}}
+    sd = build_plan(parse_spec(raw, data_root=str(data_root)))[0]
+    teacher = csd.stages[0].key()
+    assert sd.stages[0].key() == teacher and sd.stages[1].key() != csd.stages[1].key()
+    store = StageStore(tmp_path / "stages")
+    ray.init(address="local", num_cpus=1, include_dashboard=False, logging_level="ERROR")
+    try:
+        chain = _Chain(store, 1, 0, csd.key, keep=handover_keys([csd]))
+        for spec in csd.stages:
+            chain.ensure(spec, teacher)
+        assert release_read_handovers(store, teacher, frozenset({sd.stages[1].key()})) == 0  # a reader is missing
+        assert release_read_handovers(store, teacher, frozenset({csd.stages[1].key()})) > 0
+        assert load_handover(store, teacher) is None
+        chain = _Chain(store, 1, 0, sd.key, keep=handover_keys([sd]))
+        results = [chain.ensure(spec, teacher) for spec in sd.stages]
+    finally:
+        ray.shutdown()
+    assert results[1]["generation"] == 2 and "test_macro_f1" in results[1]["metrics"]
+    assert (store.root / "handovers" / "trained.log").read_text().split() == [teacher]  # proven, then kept
+    bad = StageStore(tmp_path / "bad")
+    bad.save(teacher, {"key": teacher, "kept": []}, None, {"test_logits": np.zeros((1, 1), np.float32)})
+    with pytest.raises(HandoverMismatchError, match="differ from the stored ones"):
+        run_stage(csd.stages[0], None, None, None, bad, keep=True)
+    assert not (bad.root / "handovers" / teacher).exists()

@@ -271,6 +271,9 @@ def test_a_finished_stage_holds_what_it_reports(teacher, tiny_model):
     assert seconds["train"] > 0 and min(seconds.values()) >= 0
     assert sum(seconds.values()) <= teacher.wall + 0.01  # parts of the stage's own time
     assert all(isinstance(v, float) and v == round(v, 3) for v in seconds.values())  # in milliseconds
+    ood = teacher.result["ood_seconds"]  # the OOD work's two parts: fine-tuning, and every OOD evaluation
+    assert set(ood) == {"finetune", "evaluate"} and ood["finetune"] > 0 and ood["evaluate"] > 0
+    assert sum(ood.values()) == pytest.approx(seconds["ood"], abs=0.01)
 
 
 def test_the_temperature_scaled_ece_is_in_the_specs_bins_too():

@@ -235,3 +235,28 @@ def test_a_waiter_gives_up_after_its_bound_and_names_whom_it_waited_for(tmp_path
         assert time.monotonic() - started < 5
     with store.claim(KEY, timeout_s=0.3) as must_train:  # released: the next claimant gets it at once
         assert must_train
+
+
+def test_released_weights_leave_an_intact_stage_without_a_handover(tmp_path):
+    """A teacher whose students are all stored loses its weights (issue 25): the stage stays whole
+    for every check, reports no handover, and a checker that read the old checksum list while
+    the weights went still finds it intact."""
+    from trainables.stage import HANDOVER_PARTS, load_handover
+    from trainables.store import RELEASED
+
+    store = StageStore(tmp_path)
+    store.save(KEY, {"key": KEY, "kept": list(HANDOVER_PARTS)}, {"w": np.ones((64, 64), np.float32)},
+               {"train_logits": np.ones((4, 2), np.float32), "test_logits": np.zeros((3, 2), np.float32)})
+    old_sums = (tmp_path / KEY / CHECKSUMS).read_text()
+    size = (tmp_path / KEY / WEIGHTS).stat().st_size
+    assert load_handover(store, KEY) is not None
+    assert store.release_weights(KEY, "every reader stored") == size
+    assert not (tmp_path / KEY / WEIGHTS).exists() and store.weights_released(KEY)
+    assert store.release_weights(KEY, "again") == 0  # nothing left to free
+    fresh = StageStore(tmp_path)
+    assert fresh.has(KEY) and fresh.load_arrays(KEY)["test_logits"].shape == (3, 2)  # its numbers stay
+    assert load_handover(fresh, KEY) is None  # a student that needs it trains the stage again
+    (tmp_path / KEY / CHECKSUMS).write_text(old_sums)  # what a checker mid-release had read
+    assert StageStore(tmp_path).has(KEY)
+    (tmp_path / KEY / RELEASED).unlink()  # no marker: a missing weights file is corruption
+    assert not StageStore(tmp_path).has(KEY)

@@ -20,6 +20,9 @@ import numpy as np
 import pytest
 import yaml
 
+from trainables.stage import load_handover
+from trainables.store import StageStore
+
 ROOT = Path(__file__).resolve().parents[1]
 METHODS = ["ce", "csd", "sim_mixup_csd"]
 PER_GENERATION = ["val_macro_f1", "val_weighted_f1", "val_ece", "val_ece_ts", "test_macro_f1", "test_weighted_f1",
@@ -109,6 +112,24 @@ def test_shared_stages_are_trained_once(sweep):
     trained = (workdir / "runs" / "e2e" / "stages" / "trained.log").read_text().split()
     # ce g1 (also the data map, shared by all three), csd g2, sim g1, sim+csd g2
     assert len(trained) == len(set(trained)) == 4
+
+
+@pytest.mark.slow
+def test_a_teachers_weights_go_once_every_student_reading_them_is_stored(sweep, data_root):
+    """The handover GC (issue 25): csd's and sim_mixup_csd's teachers each had one student; once it
+    was stored their weights were removed, their numbers kept; no stage of the sweep keeps any."""
+    from orchestrator.plan import build_plan, handover_keys
+    from orchestrator.spec import load_spec
+    from trainables.store import WEIGHTS
+
+    workdir, spec_path, _ = sweep
+    store = StageStore(workdir / "runs" / "e2e" / "stages")
+    parents = handover_keys(build_plan(load_spec(str(spec_path), data_root=str(data_root))))
+    assert len(parents) == 2
+    for key in parents:
+        assert store.has(key) and store.weights_released(key) and load_handover(store, key) is None
+        assert "test_logits" in store.load_arrays(key)
+    assert not list(store.root.glob(f"*/{WEIGHTS}"))
 
 
 @pytest.mark.slow
@@ -298,7 +319,7 @@ def _reported(workdir: Path, data_root: Path, method: str):
     g = reported_generation(trials)
     row = next(iter(trials.values()))[g]
     where = stored_stage(workdir / "runs" / "e2e", row.trial, g)
-    spec, _ = stage_spec(workdir / "runs" / "e2e", data_root, row.trial, where.key)
+    spec, _, _ = stage_spec(workdir / "runs" / "e2e", data_root, row.trial, where.key)
     return row, where, StageStore(where.store_root).load_arrays(where.key), id_splits(spec.data)[2]
 
 

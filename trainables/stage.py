@@ -182,6 +182,10 @@ HANDOVER_PARTS = ("weights", "train_logits")
 LATE_HANDOVERS = "handovers"
 
 
+class HandoverMismatchError(RuntimeError):
+    """A stage trained again for its weights did not reproduce its stored numbers."""
+
+
 def late_handovers(store: StageStore) -> StageStore:
     """Where the handovers of stages first stored without one are kept."""
     return StageStore(store.root / LATE_HANDOVERS)
@@ -189,7 +193,7 @@ def late_handovers(store: StageStore) -> StageStore:
 
 def load_handover(store: StageStore, key: str) -> Handover | None:
     """A stored stage's handover, or None when it has none (nothing was to read it when it ran)."""
-    if tuple(store.load_result(key).get("kept", ())) == HANDOVER_PARTS:
+    if tuple(store.load_result(key).get("kept", ())) == HANDOVER_PARTS and not store.weights_released(key):
         return Handover(store.load_weights(key), store.load_arrays(key)["train_logits"])
     if (store.root / LATE_HANDOVERS / key).is_dir():  # opening a StageStore makes its folder: look first
         late = late_handovers(store)
@@ -304,8 +308,11 @@ def _teacher_task(spec: StageSpec, data: PreparedData, data_map: dict | None, nu
     return MixupTask(partners, recipe.alpha, recipe.main_weight, recipe.layer), rows
 
 
-def _ood_finetune(spec: StageSpec, model, data: PreparedData, ambiguous: np.ndarray, percent: float) -> np.ndarray:
-    """Fine-tune a copy of `model` on p% OOD + MixUp with ambiguous ID rows; OOD test logits."""
+def _ood_finetune(spec: StageSpec, model, data: PreparedData, ambiguous: np.ndarray, percent: float,
+                  seconds: dict | None = None) -> np.ndarray:
+    """Fine-tune a copy of `model` on p% OOD + MixUp with ambiguous ID rows; OOD test logits.
+    `seconds["finetune"]` gains the fine-tuning's time (the rest is evaluation)."""
+    start = time.perf_counter()
     cfg = spec.ood
     tokenizer = load_tokenizer(spec.data.model)
     pool = data.ood_data.train
@@ -318,6 +325,8 @@ def _ood_finetune(spec: StageSpec, model, data: PreparedData, ambiguous: np.ndar
                                     lr=cfg.lr or spec.train.lr, select="last")
     tuned = copy.deepcopy(model)
     train(tuned, task, joined, None, train_cfg, seed=spec.seed + int(percent * 100), rows=np.arange(len(ood_rows)))
+    if seconds is not None:
+        seconds["finetune"] += time.perf_counter() - start
     return predict_logits(tuned, data.ood_test, spec.train.eval_batch_size)
 
 
@@ -382,6 +391,7 @@ def run_stage(spec: StageSpec, parent: Handover | None, parent_result: dict | No
         data_map = arrays
 
     clock.append(time.perf_counter())
+    ood_seconds = {"finetune": 0.0, "evaluate": 0.0}  # the OOD work's two parts (issue 25)
     if spec.ood is not None and data.ood_test is not None:
         ood_logits = predict_logits(model, data.ood_test, spec.train.eval_batch_size)
         metrics.update(_metrics("ood", ood_logits, data.ood_test.labels, spec.n_bins))
@@ -389,17 +399,30 @@ def run_stage(spec: StageSpec, parent: Handover | None, parent_result: dict | No
         _, ambiguous = DataMap.from_arrays(data_map).regions(1.0)
         for p in spec.ood.percents:
             tag = f"ood_ft{p:g}"
-            ft_logits = _ood_finetune(spec, model, data, ambiguous, p)
+            ft_logits = _ood_finetune(spec, model, data, ambiguous, p, ood_seconds)
             metrics.update(_metrics(tag, ft_logits, data.ood_test.labels, spec.n_bins))
             arrays[f"{tag}_logits"] = ft_logits
+        ood_seconds["evaluate"] = time.perf_counter() - clock[-1] - ood_seconds["finetune"]
 
     clock.append(time.perf_counter())
     seconds = {name: round(b - a, 3) for name, a, b in zip(("setup", "train", "evaluate", "ood"), clock, clock[1:])}
     result = {"key": spec.key(), "generation": spec.generation, "temperature": float(temperature),
               "metrics": metrics, "history": fit.history, "labels": list(labels), "seconds": seconds,
-              "kept": list(HANDOVER_PARTS) if keep else []}
-    if keep and store.has(spec.key()) and not store.load_result(spec.key()).get("kept"):
-        # trained again only to hand over: the stage stays as it was first stored, the handover goes beside it
+              "kept": list(HANDOVER_PARTS) if keep else [],
+              "ood_seconds": {name: round(v, 3) for name, v in ood_seconds.items()}}
+    if keep and store.has(spec.key()) and (not store.load_result(spec.key()).get("kept")
+                                           or store.weights_released(spec.key())):
+        # trained again only to hand over: the stage stays as it was first stored, the handover goes
+        # beside it, and only if this model is the stored one (its test logits bit for bit)
+        stored = store.load_arrays(spec.key())["test_logits"]
+        if not np.array_equal(stored, test_logits):
+            raise HandoverMismatchError(
+                f"stage {spec.key()} was trained again for its weights (a student needs them and they were not "
+                f"kept), but its test logits differ from the stored ones by up to "
+                f"{float(np.abs(stored - test_logits).max()):.3g}, so the student would not be built on the "
+                "stored model (a GPU's nondeterminism, or changed libraries). Run this sweep with "
+                "--keep-all-weights on a fresh store, or remove that stage's folder to train it and its "
+                "students anew.")
         late_handovers(store).save(spec.key(), {"key": spec.key(), "kept": list(HANDOVER_PARTS)},
                                    handover.weights, {"train_logits": handover.train_logits})
     stored = dict(arrays, train_logits=handover.train_logits) if keep else arrays

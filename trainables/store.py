@@ -38,6 +38,9 @@ _logger = logging.getLogger(__name__)
 
 WEIGHTS, ARRAYS, RESULT, ARTIFACTS = "weights.safetensors", "arrays.npz", "result.json", "artifacts"
 CHECKSUMS = "checksums.json"  # relative path -> sha256 of every other file of the stage
+# written when a stage's weights are removed because every stage that reads them is stored
+# (its numbers stay; orchestrator/trial.py, release_read_handovers)
+RELEASED = "weights.released"
 TRAINED_LOG = "trained.log"
 COMMIT_LOCK = ".commit.lock"  # held only around "is it there? then rename": first writer wins
 WRITER_LOCK = ".writer.lock"  # inside a temporary folder, held while its writer is alive
@@ -165,6 +168,35 @@ class StageStore:
             log.write(f"{key}\n")
         return final
 
+    def weights_released(self, key: str) -> bool:
+        return (self.path(key) / RELEASED).is_file()
+
+    def release_weights(self, key: str, why: str) -> int:
+        """Remove a stored stage's weights.safetensors, keeping everything else (its numbers, its
+        training-set logits); returns the bytes freed (0: none were there).
+
+        The marker is written before the weights go, and the checksum list loses them in one
+        rename, so a reader checking the stage meanwhile never takes it for corrupt.
+        """
+        folder = self.path(key)
+        weights = folder / WEIGHTS
+        with self._commit_lock():
+            if not weights.is_file():
+                return 0
+            size = weights.stat().st_size
+            (folder / RELEASED).write_text(json.dumps({"bytes": size, "why": why,
+                                                       "when": time.strftime("%Y-%m-%d %H:%M:%S %Z")}))
+            sums_path = folder / CHECKSUMS
+            if sums_path.is_file():
+                sums = json.loads(sums_path.read_text())
+                sums.pop(WEIGHTS, None)
+                tmp = folder / f".{CHECKSUMS}.tmp"
+                tmp.write_text(json.dumps(sums, indent=1, sort_keys=True))
+                os.replace(tmp, sums_path)
+            weights.unlink()
+            _fsync_dir(folder)
+        return size
+
     def load_result(self, key: str) -> dict:
         return json.loads(self._read(key, RESULT))
 
@@ -246,6 +278,10 @@ class StageStore:
         for name, expected in sorted(sums.items()):
             try:
                 digest = _sha256((folder / name).read_bytes())
+            except FileNotFoundError:
+                if name == WEIGHTS and (folder / RELEASED).is_file():
+                    continue  # released while this check ran: read the list before it lost them
+                return f"{name} is unreadable (missing)"
             except OSError as exc:
                 return f"{name} is unreadable ({exc})"
             if digest != expected:
