@@ -258,5 +258,11 @@ def test_released_weights_leave_an_intact_stage_without_a_handover(tmp_path):
     assert load_handover(fresh, KEY) is None  # a student that needs it trains the stage again
     (tmp_path / KEY / CHECKSUMS).write_text(old_sums)  # what a checker mid-release had read
     assert StageStore(tmp_path).has(KEY)
+    late = StageStore(tmp_path / "handovers")  # a late handover released the same way is no handover either
+    late.save(KEY, {"key": KEY, "kept": list(HANDOVER_PARTS)}, {"w": np.ones((2, 2), np.float32)},
+              {"train_logits": np.ones((4, 2), np.float32)})
+    assert load_handover(StageStore(tmp_path), KEY) is not None
+    late.release_weights(KEY, "every reader stored")
+    assert load_handover(StageStore(tmp_path), KEY) is None
     (tmp_path / KEY / RELEASED).unlink()  # no marker: a missing weights file is corruption
     assert not StageStore(tmp_path).has(KEY)

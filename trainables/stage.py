@@ -197,7 +197,7 @@ def load_handover(store: StageStore, key: str) -> Handover | None:
         return Handover(store.load_weights(key), store.load_arrays(key)["train_logits"])
     if (store.root / LATE_HANDOVERS / key).is_dir():  # opening a StageStore makes its folder: look first
         late = late_handovers(store)
-        if late.has(key):
+        if late.has(key) and not late.weights_released(key):
             return Handover(late.load_weights(key), late.load_arrays(key)["train_logits"])
     return None
 
