@@ -47,11 +47,11 @@ def _stop(proc: subprocess.Popen) -> None:
 @pytest.fixture(scope="module")
 def cluster_env():
     """Ray 2.5x clusters started with `ray start` require a token; every process gets the same one.
-    The head declares a node dead after 3 missed health checks 0.5 s apart (Ray's defaults, 5 of
-    3 s, would add ~15 s to the node-loss test and change nothing else)."""
+    The head declares a node dead after 4 missed health checks 1 s apart (Ray's defaults, 5 of
+    3 s, would add ~10 s to the node-loss test and change nothing else; shorter ones declared busy
+    nodes of a loaded 2-core machine dead)."""
     return {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32),
-            "RAY_health_check_period_ms": "500", "RAY_health_check_failure_threshold": "3",
-            "RAY_health_check_initial_delay_ms": "1000"}
+            "RAY_health_check_period_ms": "1000", "RAY_health_check_failure_threshold": "4"}
 
 
 @pytest.fixture(scope="module")
@@ -65,25 +65,27 @@ def cluster(tmp_path_factory, cluster_env):
     nodes = [head]
     try:
         address = f"127.0.0.1:{port}"
-        deadline = time.time() + 90
-        while time.time() < deadline:  # wait for the head's GCS before the workers join
-            if subprocess.run([RAY, "status", "--address", address], capture_output=True, env=env).returncode == 0:
-                break
-            time.sleep(1)
-        workers = {name: _start_node(["--address", address, "--node-ip-address", "127.0.0.1", "--num-cpus", "1"],
-                                     tmp_path, name, env) for name in ("worker-a", "worker-b")}
-        nodes += workers.values()
-        while time.time() < deadline:
-            out = subprocess.run([RAY, "status", "--address", address], capture_output=True, text=True, env=env).stdout
-            if out.count("node_") >= 3:
-                break
-            time.sleep(1)
-        else:
-            pytest.fail("the workers did not join:\n" + (tmp_path / "worker-a.log").read_text()[-2000:])
+        _wait_nodes(address, env, 1, tmp_path / "head.log")  # the head's GCS first
+        workers = {}
+        for name in ("worker-a", "worker-b"):  # one at a time: a loaded machine registers them slowly
+            workers[name] = _start_node(["--address", address, "--node-ip-address", "127.0.0.1", "--num-cpus", "1"],
+                                        tmp_path, name, env)
+            nodes.append(workers[name])
+            _wait_nodes(address, env, len(nodes), tmp_path / f"{name}.log")
         yield address, workers
     finally:
         for proc in reversed(nodes):
             _stop(proc)
+
+
+def _wait_nodes(address: str, env: dict, count: int, log: Path, timeout_s: float = 120) -> None:
+    deadline = time.time() + timeout_s
+    while time.time() < deadline:
+        out = subprocess.run([RAY, "status", "--address", address], capture_output=True, text=True, env=env)
+        if out.returncode == 0 and out.stdout.count("node_") >= count:
+            return
+        time.sleep(1)
+    pytest.fail(f"{count} node(s) did not join in {timeout_s:.0f} s:\n" + log.read_text()[-2000:])
 
 
 @pytest.fixture(scope="module")
