@@ -17,6 +17,13 @@ import time
 from pathlib import Path
 
 
+def trials_s(run_dir: Path) -> float:
+    """The sweep's trials phase in seconds (its sweep_seconds.json), for the figures of docs/faults.md."""
+    import json
+
+    return json.loads((Path(run_dir) / "sweep_seconds.json").read_text())["trials"]
+
+
 class ClaimWatch:
     """Call `on_claim(pid, lock)` once, the moment trial `trial_key` claims generation `generation`
     (from a thread of the test process, while the generation trains); `seen_at` is when."""

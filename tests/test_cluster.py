@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from tests.conftest import report_rows
-from tests.faults import ClaimWatch
+from tests.faults import ClaimWatch, trials_s
 from tests.test_sweep_e2e import free_port, mlflow_runs, tiny_spec
 
 RAY = str(Path(sys.executable).with_name("ray"))
@@ -102,11 +102,14 @@ def test_sweep_on_a_two_node_cluster(tmp_path, tiny_model, data_root, two_nodes,
     path = tmp_path / "cluster.yaml"
     path.write_text(yaml.safe_dump(spec))
     env = {**cluster_env, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}"}
+    started = time.perf_counter()
     out = subprocess.run([sys.executable, "-m", "orchestrator.sweep", str(path), "--data-root", str(data_root),
                           "--output", str(tmp_path / "runs"), "--address", two_nodes],
                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=400)
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-4000:]
     assert "cluster check: 3 node(s) see the run folder" in out.stdout  # the head too
+    print(f"\nfigures: undisturbed cluster sweep {time.perf_counter() - started:.1f} s, trials phase "
+          f"{trials_s(tmp_path / 'runs' / 'cluster'):.1f} s")
 
     reports = []
     for result in (tmp_path / "runs" / "cluster" / "tune" / "trials").glob("*/result.json"):
@@ -211,7 +214,8 @@ def faulty_cluster_sweep(tmp_path_factory, tiny_model, data_root, cluster, clust
                               "--runs", str(tmp_path / "runs"), "--address", address],
                              cwd=tmp_path, env=env, capture_output=True, text=True, timeout=500)
     ended = time.time()
-    print(f"\nfigures: cluster sweep {ended - started:.1f} s; MLflow down {outage.down_at - started:.1f} s to "
+    trials = trials_s(tmp_path / "runs" / "lost") if out.returncode == 0 else float("nan")
+    print(f"\nfigures: cluster sweep {ended - started:.1f} s, trials phase {trials:.1f} s; MLflow down {outage.down_at - started:.1f} s to "
           f"{outage.up_at - started:.1f} s in; node {loss.lost} lost {loss.seen_at - started:.1f} s in "
           f"({len(loss.killed)} processes)" if outage.up_at and loss.seen_at else "\nfigures: a fault was missed")
     return tmp_path, out, outage, loss, workers

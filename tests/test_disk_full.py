@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 from tests.conftest import report_rows
-from tests.faults import ClaimWatch
+from tests.faults import ClaimWatch, trials_s
 from tests.test_sweep_e2e import mlflow_runs, run_sweep, tiny_spec
 
 pytestmark = pytest.mark.slow
@@ -108,5 +108,6 @@ def test_a_full_disk_fails_the_stage_clearly_keeps_nothing_half_written_and_resu
         steps = [m.step for m in client.get_metric_history(run.info.run_id, "test_macro_f1")]
         assert sorted(steps) == list(range(1, int(run.data.tags["generations"]) + 1))
     assert report_rows(runs / "full") == undisturbed  # cell for cell
-    print(f"\nfigures: disk full: failed after {failed_s:.1f} s, resumed in {resumed_s:.1f} s; stage {key} needed "
+    print(f"\nfigures: disk full: failed after {failed_s:.1f} s, resumed in {resumed_s:.1f} s (trials phase "
+          f"{trials_s(runs / 'full'):.1f} s); stage {key} needed "
           f"{needed:,} bytes with {free:,} free")

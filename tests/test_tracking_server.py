@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.faults import ClaimWatch
+from tests.faults import ClaimWatch, trials_s
 from tests.services import ADMIN
 from tests.test_sweep_e2e import tiny_spec
 
@@ -94,7 +94,8 @@ def ended_while_away(tmp_path_factory, tiny_model, data_root, mlflow_server):
     first = subprocess.run(record, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     recorded = time.perf_counter() - started
     second = subprocess.run(record, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
-    print(f"\nfigures: server away at the end: sweep {swept:.1f} s, emocal record {recorded:.1f} s")
+    print(f"\nfigures: server away at the end: sweep {swept:.1f} s (trials phase {trials_s(runs / 'away'):.1f} s), "
+          f"emocal record {recorded:.1f} s")
     return tmp_path, stop, out, first, second
 
 
