@@ -51,7 +51,7 @@ class _Writer:
     RETRY_MAX_S, so a server that went away and came back gets everything, in order, once (a
     generation is logged only when its run lacks it)."""
 
-    RETRY_FIRST_S, RETRY_MAX_S = 1.0, 15.0
+    RETRY_FIRST_S, RETRY_MAX_S = 1.0, 5.0  # a failed request to a server that is away costs milliseconds
 
     def __init__(self):
         self._items: collections.deque = collections.deque()

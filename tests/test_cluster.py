@@ -170,7 +170,7 @@ class LoseNode(ClaimWatch):
 
 
 class Outage(ClaimWatch):
-    """Stop the MLflow server when the claim is seen; start it again once `stages_done` stages are stored."""
+    """Kill the MLflow server when the claim is seen; start it again once `stages_done` stages are stored."""
 
     def __init__(self, stages: Path, server, trial_key: str, generation: int, stages_done: int):
         super().__init__(stages, trial_key, generation)
@@ -197,8 +197,9 @@ class Outage(ClaimWatch):
 def faulty_cluster_sweep(tmp_path_factory, tiny_model, data_root, cluster, cluster_env, mlflow_server):
     """One sweep on the cluster, two faults side by side (one sweep's start-up, not two): MLflow is
     compose.yaml's server on PostgreSQL with basic-auth, the sweep authenticated by environment;
-    the server is stopped when the first stage starts and started again once both stages are
-    stored, and the csd trial's node is lost while it trains generation 2."""
+    the server is killed when the first stage starts and started again once that stage is stored
+    (its restart overlaps the second stage), and the csd trial's node is lost while it trains
+    generation 2."""
     tmp_path = tmp_path_factory.mktemp("lost")
     address, workers = cluster
     spec = {**tiny_spec(tiny_model, "lost"), "methods": ["ce", "csd"],
@@ -208,7 +209,7 @@ def faulty_cluster_sweep(tmp_path_factory, tiny_model, data_root, cluster, clust
     env = {**cluster_env, **mlflow_server.client_env()}
     stages = tmp_path / "runs" / "lost" / "stages"
     started = time.time()
-    with Outage(stages, mlflow_server, "isear-ce-seed0", 1, stages_done=2) as outage, \
+    with Outage(stages, mlflow_server, "isear-ce-seed0", 1, stages_done=1) as outage, \
             LoseNode(stages, workers, "isear-csd-seed0", generation=2) as loss:
         out = subprocess.run([sys.executable, "-m", "orchestrator.sweep", str(path), "--data-root", str(data_root),
                               "--runs", str(tmp_path / "runs"), "--address", address],
@@ -256,12 +257,12 @@ def _runs(server, name: str):
 @pytest.mark.slow
 def test_the_tracking_server_away_mid_sweep_never_stops_training_and_misses_nothing(faulty_cluster_sweep,
                                                                                     mlflow_server):
-    """Stopped as the first stage starts, started again once both stages are stored: training went
-    on without it, the sweep waited for its writes at the end and finished, and MLflow holds every
+    """Killed as the first stage starts, started again once it is stored: training went on without
+    it, the driver's writer caught up when it was back, the sweep finished, and MLflow holds every
     generation's metrics and artifacts exactly once."""
     tmp_path, out, outage, _, _ = faulty_cluster_sweep
     assert outage.down_at and outage.up_at, outage.missed
-    assert len(outage.stored_while_down) == 2  # both stages stored while the server was away
+    assert len(outage.stored_while_down) >= 1  # a stage stored while the server was away
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-4000:]
     assert "MLflow: recording again" in out.stderr  # the driver's writer caught up once the server was back
     client, runs = _runs(mlflow_server, "lost")
