@@ -125,6 +125,9 @@ def _sweep_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dashboard-host", metavar="HOST", default="127.0.0.1", help="Ray dashboard bind address (default: 127.0.0.1)")
     p.add_argument("--dashboard-port", type=int, metavar="PORT", default=8265, help="Ray dashboard port (default: 8265)")
     p.add_argument("--no-dashboard", action="store_true", help="start the local Ray instance without its dashboard")
+    p.add_argument("--mlflow-wait", type=float, metavar="S", default=120.0,
+                   help="after the trials, wait at most S seconds for MLflow writes still queued (a tracking server "
+                        "that went away); then say what is missing: `emocal record NAME` logs it later (default: 120)")
 
 
 def _estimate_arguments(p: argparse.ArgumentParser) -> None:
@@ -218,6 +221,12 @@ def _selective_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", metavar="DIR", default=".", help="folder for selective_DATASET.md, .json, .png (default: .)")
 
 
+def _record_arguments(p: argparse.ArgumentParser) -> None:
+    _name(p)
+    _runs(p, "where the sweep's stage store and recorder state are")
+    _tracking_uri(p)
+
+
 def _data_arguments(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="command", required=True, metavar="{stats,fetch}")
     stats = sub.add_parser("stats", help="per-split, per-label counts and drops of the prepared datasets",
@@ -284,6 +293,12 @@ COMMANDS: dict[str, Command] = {
         "its calibrated confidence, every class's probability, flags for empty and cut texts, and with "
         "--abstain-below an abstain column.",
         _predict_arguments, "orchestrator.predict:run", "orchestrator.predict"),
+    "record": Command(
+        "log to MLflow what a sweep's stage store holds and its runs lack (after a tracking outage)",
+        "Fill MLflow from the stage store: every finished generation a run of sweep NAME lacks is logged, once "
+        "(run again, it logs nothing twice); runs with all of their generations are FINISHED, the rest KILLED; "
+        "the report is written into the run folder. For a sweep that ended while its tracking server was away.",
+        _record_arguments, "orchestrator.record:run", "orchestrator.record"),
     "data": Command(
         "see the datasets (stats) and download them (fetch)",
         "Seeing and getting the data: emocal data stats|fetch.",

@@ -9,14 +9,22 @@ retried or restored (logged steps are looked up first). The stage store is the s
 truth: whatever it holds and MLflow lacks (a driver killed between a report and its logging)
 is logged at the trial's end and after the sweep (`catch_up_all`).
 
+Training never waits on MLflow: Tune's hooks run in its event loop, and a trial's report
+waits until the driver has taken it, so the hooks only queue the work for one writer thread per
+run folder (`_Writer`), which retries with growing pauses while the tracking server is away.
+After the trials the sweep waits a while for that queue (`flush`); a server still away then is
+said, and `emocal record NAME` logs what MLflow lacks later, from the stage store, once.
+
 Tune pickles its callbacks with the experiment and restores them on `--resume`, so this one
 holds only the path of a state file that each sweep start rewrites (the tracking URI, run ids,
 and every trial's stages); an MLflow failure is logged as a warning and never stops the sweep.
 """
 from __future__ import annotations
 
+import collections
 import json
 import logging
+import threading
 from pathlib import Path
 
 from ray import tune
@@ -36,8 +44,78 @@ def write_state(path: Path, uri: str, runs: dict[str, str], fingerprints: dict[s
     return path
 
 
+class _Writer:
+    """The driver's one MLflow writer per run folder: queued work done in order, off Tune's loop.
+
+    A failed item stays first in the queue and is tried again after a pause that doubles up to
+    RETRY_MAX_S, so a server that went away and came back gets everything, in order, once (a
+    generation is logged only when its run lacks it)."""
+
+    RETRY_FIRST_S, RETRY_MAX_S = 1.0, 5.0  # a failed request to a server that is away costs milliseconds
+
+    def __init__(self):
+        self._items: collections.deque = collections.deque()
+        self._cv = threading.Condition()
+        self._busy = False
+        self.last_error: str | None = None  # the failure the queue waits on, None when it moves
+        threading.Thread(target=self._loop, name="emocal-mlflow-writer", daemon=True).start()
+
+    def submit(self, what: str, work) -> None:
+        with self._cv:
+            self._items.append((what, work))
+            self._cv.notify_all()
+
+    def flush(self, timeout_s: float) -> bool:
+        """Wait until the queue is empty (True) or `timeout_s` passed (False)."""
+        with self._cv:
+            return self._cv.wait_for(lambda: not self._items and not self._busy, timeout=timeout_s)
+
+    def _loop(self) -> None:
+        pause = self.RETRY_FIRST_S
+        while True:
+            with self._cv:
+                self._cv.wait_for(lambda: bool(self._items))
+                what, work = self._items[0]
+                self._busy = True
+            try:
+                work()
+            except Exception as exc:  # noqa: BLE001 - kept, and tried again: MLflow trouble never stops a sweep
+                if self.last_error is None:
+                    _logger.warning("MLflow: could not record %s (%s: %s); the stages stay in the store, and the "
+                                    "driver tries again every %.0f s or less", what, type(exc).__name__, exc,
+                                    self.RETRY_MAX_S)
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                with self._cv:
+                    self._busy = False
+                    self._cv.notify_all()
+                    self._cv.wait(pause)  # a flush may return meanwhile; a new item does not hurry us
+                pause = min(pause * 2, self.RETRY_MAX_S)
+                continue
+            if self.last_error is not None:
+                _logger.warning("MLflow: recording again (%s)", what)
+            self.last_error, pause = None, self.RETRY_FIRST_S
+            with self._cv:
+                self._items.popleft()
+                self._busy = False
+                self._cv.notify_all()
+
+
+_WRITERS: dict[str, _Writer] = {}  # state path -> its writer: Tune's restored copy of a callback shares it
+_WRITERS_LOCK = threading.Lock()
+
+
+def _writer(state_path: str) -> _Writer:
+    with _WRITERS_LOCK:
+        if state_path not in _WRITERS:
+            _WRITERS[state_path] = _Writer()
+        return _WRITERS[state_path]
+
+
 class RunRecorder(tune.Callback):
-    """Logs each finished generation of each trial to its MLflow run; finishes runs."""
+    """Logs each finished generation of each trial to its MLflow run; finishes runs.
+
+    Tune's hooks queue the work (`_Writer`); `catch_up`, `catch_up_all` and `flush` are the
+    work itself, called directly after the sweep and by `emocal record`."""
 
     def __init__(self, state_path: str | Path):
         self.state_path = str(state_path)
@@ -45,26 +123,35 @@ class RunRecorder(tune.Callback):
         self._runs: dict[str, TrialRun] = {}
         self._logged: dict[str, set[int]] = {}
         self._stores: dict[str, StageStore] = {}
+        self.generations_logged = 0  # by this object: what `emocal record` reports
 
-    # Tune's hooks (driver process)
+    # Tune's hooks (driver process): queued, never waited for
     def setup(self, **info):
         self._load()
 
     def on_trial_start(self, iteration, trials, trial, **info):
-        self._guard(trial, lambda key: self._run(key).start())
+        self._queue(trial, "the start", lambda key: self._run(key).start())
 
     def on_trial_restore(self, iteration, trials, trial, **info):
-        self._guard(trial, lambda key: self._run(key).start())
+        self._queue(trial, "the restart", lambda key: self._run(key).start())
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
-        self._guard(trial, self.catch_up)
+        self._queue(trial, "a generation", self.catch_up)
 
     def on_trial_complete(self, iteration, trials, trial, **info):
         # also called for trials stopped by Ctrl-C: FINISHED only when every generation is in
-        self._guard(trial, lambda key: self._finish(key, "FINISHED") if self.catch_up(key) else None)
+        self._queue(trial, "the end", lambda key: self._finish(key, "FINISHED") if self.catch_up(key) else None)
 
     def on_trial_error(self, iteration, trials, trial, **info):
-        self._guard(trial, lambda key: (self.catch_up(key), self._finish(key, "FAILED")))
+        self._queue(trial, "the failure", lambda key: (self.catch_up(key), self._finish(key, "FAILED")))
+
+    def flush(self, timeout_s: float) -> bool:
+        """Wait at most `timeout_s` for the queued MLflow work; whether all of it is done."""
+        return _writer(self.state_path).flush(timeout_s)
+
+    def pending_error(self) -> str | None:
+        """The MLflow failure the queued work waits on, if any."""
+        return _writer(self.state_path).last_error
 
     # the work
     def catch_up(self, key: str) -> bool:
@@ -77,20 +164,25 @@ class RunRecorder(tune.Callback):
                 continue
             if not store.has(stage):
                 return False
-            self._run(key).log_generation(generation, store.load_result(stage)["metrics"], store.artifacts(stage))
+            stored_ms = int((store.path(stage) / "result.json").stat().st_mtime * 1000)  # the same on every retry
+            self._run(key).log_generation(generation, store.load_result(stage)["metrics"], store.artifacts(stage),
+                                          timestamp_ms=stored_ms)
             logged.add(generation)
+            self.generations_logged += 1
         return True
 
-    def catch_up_all(self) -> None:
+    def catch_up_all(self, strict: bool = False) -> None:
         """After the sweep: log what each trial finished; a trial with every generation in is FINISHED
         (also when Tune's callbacks did not run, e.g. an experiment restored from before this
-        recorder existed); the sweep marks the rest KILLED."""
+        recorder existed); the sweep marks the rest KILLED. `strict`: raise MLflow's errors."""
         for key in self._load()["trials"]:
             try:
                 run = self._run(key)
                 if self.catch_up(key) and run.client.get_run(run.run_id).info.status in ("RUNNING", "SCHEDULED"):
                     self._finish(key, "FINISHED")
             except Exception as exc:  # noqa: BLE001 - MLflow trouble must not hide the sweep's outcome
+                if strict:
+                    raise
                 _logger.warning("MLflow: could not log the finished generations of %s: %s", key, exc)
 
     def _finish(self, key: str, status: str) -> None:
@@ -145,16 +237,13 @@ class RunRecorder(tune.Callback):
             self._state = json.loads(Path(self.state_path).read_text())
         return self._state
 
-    def _guard(self, trial, action) -> None:
+    def _queue(self, trial, what: str, action) -> None:
         key = trial.config.get("trial", "")
-        try:
-            action(key)
-        except Exception as exc:  # noqa: BLE001 - a tracking failure must not stop training or hide its error
-            _logger.warning("MLflow: could not record trial %s (%s: %s); its stages stay in the store and are "
-                            "logged at the next result, the trial's end or --resume", key, type(exc).__name__, exc)
+        _writer(self.state_path).submit(f"{what} of trial {key}", lambda: action(key))
 
     def __getstate__(self):  # Tune pickles callbacks with the experiment: keep only the path
         return {"state_path": self.state_path}
 
     def __setstate__(self, d):
         self.__init__(d["state_path"])
+

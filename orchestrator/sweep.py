@@ -170,6 +170,7 @@ class SweepOptions:
     dashboard_host: str = "127.0.0.1"
     dashboard_port: int = 8265
     ignore_disk_check: bool = False  # start even when the estimated stage store exceeds the free space
+    mlflow_wait_s: float = 120.0  # after the trials: how long queued MLflow writes may take
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> "SweepOptions":
@@ -178,7 +179,8 @@ class SweepOptions:
                    resume=args.resume, reuse=not args.no_reuse,
                    keep_all_weights=args.keep_all_weights, address=args.address, num_cpus=args.num_cpus,
                    num_gpus=args.num_gpus, dashboard=not args.no_dashboard, dashboard_host=args.dashboard_host,
-                   dashboard_port=args.dashboard_port, ignore_disk_check=getattr(args, "ignore_disk_check", False))
+                   dashboard_port=args.dashboard_port, ignore_disk_check=getattr(args, "ignore_disk_check", False),
+                   mlflow_wait_s=getattr(args, "mlflow_wait", 120.0))
 
 
 @dataclass(frozen=True)
@@ -423,16 +425,31 @@ def fit(tuner):
         signal.signal(signal.SIGTERM, previous)
 
 
-def finish_tracking(tracking: Tracking) -> int:
-    """Log whatever the store holds and MLflow lacks; mark the runs of unfinished trials KILLED.
-    Returns how many trials are unfinished."""
+def finish_tracking(tracking: Tracking, wait_s: float) -> tuple[int, str | None]:
+    """Wait at most `wait_s` for the queued MLflow writes, log whatever the store holds and MLflow
+    lacks, and mark the runs of unfinished trials KILLED. Returns how many trials are unfinished,
+    and what went wrong when MLflow could not be written (then nothing is marked)."""
     from orchestrator.recorder import RunRecorder
     from orchestrator.tracking import mark_unfinished
 
-    RunRecorder(tracking.recorder_state).catch_up_all()
-    # Interrupted (Ctrl-C): Tune marks stopped trials TERMINATED, so the trials' own runs decide:
-    # a trial that got to its end finished its run (FINISHED or FAILED); the rest are KILLED.
-    return mark_unfinished(tracking.uri, tracking.runs.values())
+    recorder = RunRecorder(tracking.recorder_state)
+    if not recorder.flush(wait_s):
+        return 0, f"still failing after {wait_s:.0f} s ({recorder.pending_error()})"
+    try:
+        recorder.catch_up_all(strict=True)
+        # Interrupted (Ctrl-C): Tune marks stopped trials TERMINATED, so the trials' own runs decide:
+        # a trial that got to its end finished its run (FINISHED or FAILED); the rest are KILLED.
+        return mark_unfinished(tracking.uri, tracking.runs.values()), None
+    except Exception as exc:  # noqa: BLE001 - the tracking server is away: said, and recorded later
+        return 0, f"{type(exc).__name__}: {exc}"
+
+
+def tracking_behind(spec: SweepSpec, options: SweepOptions, tracking: Tracking, problem: str) -> None:
+    """Say that MLflow lacks part of the sweep, and the command that fills it in later."""
+    print(f"\nMLflow at {tracking.uri} could not be written: {problem}.\nThe trials' stages are all in the "
+          f"stage store; nothing is lost. When MLflow answers again, log what it lacks (once, however often "
+          f"it is run) and write the report with:\n  emocal record {spec.name} --runs {options.runs}",
+          file=sys.stderr)
 
 
 def write_report(spec: SweepSpec, folder: RunFolder, tracking: Tracking) -> None:
@@ -450,8 +467,9 @@ def write_report(spec: SweepSpec, folder: RunFolder, tracking: Tracking) -> None
     print(report.mlflow_ui_hint(tracking.uri, tracking.experiment_id))
 
 
-def exit_code(spec: SweepSpec, folder: RunFolder, results, unfinished: int) -> int:
-    """130 when interrupted (with the command that continues), 1 when a trial failed, else 0."""
+def exit_code(spec: SweepSpec, folder: RunFolder, results, unfinished: int, tracked: bool = True) -> int:
+    """130 when interrupted (with the command that continues), 1 when a trial failed, 3 when the
+    trials finished but MLflow could not be written (`emocal record` fills it), else 0."""
     if unfinished:
         print(f"\nInterrupted: {unfinished} of {len(folder.trials)} trial(s) unfinished (their MLflow runs are "
               f"marked KILLED). Continue with: python -m orchestrator.sweep {spec.source_path} --resume",
@@ -463,7 +481,7 @@ def exit_code(spec: SweepSpec, folder: RunFolder, results, unfinished: int) -> i
         for r in errors:
             print(f"  {r.path}: {str(r.error).splitlines()[-1] if str(r.error) else r.error}", file=sys.stderr)
         return 1
-    return 0
+    return 0 if tracked else 3
 
 
 def run_sweep(spec: SweepSpec, args: argparse.Namespace) -> int:
@@ -477,6 +495,9 @@ def run_sweep(spec: SweepSpec, args: argparse.Namespace) -> int:
     # the driver's recorder logs to MLflow inside Tune's on_trial_result, which takes ~1 s on a busy
     # machine: Tune's 0.5 s "may be a performance bottleneck" warning would be noise (read at import)
     os.environ.setdefault("TUNE_WARN_THRESHOLD_S", "5")
+    from orchestrator.tracking import bound_http_retries
+
+    bound_http_retries()
     options = SweepOptions.from_args(args)
     phases = _Phases()
     folder = open_run_folder(spec, options)
@@ -501,11 +522,14 @@ def run_sweep(spec: SweepSpec, args: argparse.Namespace) -> int:
     finally:
         ray.shutdown()
     phases.mark("ray_shutdown")
-    unfinished = finish_tracking(tracking)
-    write_report(spec, folder, tracking)
+    unfinished, problem = finish_tracking(tracking, options.mlflow_wait_s)
+    if problem is None:
+        write_report(spec, folder, tracking)
+    else:
+        tracking_behind(spec, options, tracking, problem)
     phases.mark("report")
     phases.write(folder.path / "sweep_seconds.json")
-    return exit_code(spec, folder, results, unfinished)
+    return exit_code(spec, folder, results, unfinished, tracked=problem is None)
 
 
 def show_plan(args: argparse.Namespace) -> int:

@@ -12,6 +12,7 @@ generation already logged is never logged twice (its step is looked up first).
 from __future__ import annotations
 
 import logging
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +34,19 @@ VERSION_TAG, REVISION_TAG = "emocal.version", "emocal.git_commit"
 EXPERIMENT_KIND_TAG, MODEL_TRAINING = "mlflow.experimentKind", "custom_model_development"
 KIND_TAG = "emocal.kind"  # "llm" for an LLM baseline's run; absent for a chain's
 PROBE_METRIC = "test_macro_f1"  # logged for every generation; its steps say which are done
+
+
+# The MLflow client retries a failed HTTP request 7 times with growing pauses (about 4 minutes):
+# the driver's writer retries by itself, off Tune's loop (orchestrator/recorder.py), so each
+# request gives up after one quick retry and a server that went away is noticed in seconds.
+HTTP_RETRIES = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+                "MLFLOW_HTTP_REQUEST_TIMEOUT": "60"}
+
+
+def bound_http_retries() -> None:
+    """HTTP_RETRIES for this process, unless the user set their own."""
+    for name, value in HTTP_RETRIES.items():
+        os.environ.setdefault(name, value)
 
 
 def tracking_uri(cwd: str | Path | None = None) -> str:
@@ -176,15 +190,19 @@ class TrialRun:
     def logged_generations(self) -> set[int]:
         return {m.step for m in self.client.get_metric_history(self.run_id, PROBE_METRIC)}
 
-    def log_generation(self, generation: int, metrics: dict[str, float], artifacts: Path | None = None) -> None:
+    def log_generation(self, generation: int, metrics: dict[str, float], artifacts: Path | None = None,
+                       timestamp_ms: int | None = None) -> None:
         """Metrics with the generation as step, then the generation's plots and data under gen<g>/.
 
         Artifacts go first and the probe metric last, so a generation counts as logged only
-        when everything of it is in.
+        when everything of it is in. A write cut off by a server that went away is written
+        again whole; with the stage's own `timestamp_ms` (when it was stored) every metric it
+        repeats is the same (key, value, step, timestamp), which MLflow stores once, and
+        artifacts land on the same paths.
         """
         if artifacts is not None and artifacts.is_dir():
             self.client.log_artifacts(self.run_id, str(artifacts), f"gen{generation}")
-        now = int(time.time() * 1000)
+        now = int(time.time() * 1000) if timestamp_ms is None else timestamp_ms
         batch = [Metric(k, float(v), now, generation) for k, v in sorted(metrics.items()) if k != PROBE_METRIC]
         for start in range(0, len(batch), 900):  # MLflow takes at most 1000 metrics a batch
             self.client.log_batch(self.run_id, metrics=batch[start : start + 900])

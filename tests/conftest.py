@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 
-pytest_plugins = ["tests.slow_guard"]  # a test that starts Ray, a server or a real model must be marked slow
+pytest_plugins = ["tests.slow_guard", "tests.services"]  # a test that starts Ray, a server or a real model must be marked slow
 
 # One intra-op thread: on 2-vCPU machines torch's second thread slows small ops down by an
 # order of magnitude (bench/fit_temperature.py --threads), and tests run tiny models.
@@ -121,3 +121,36 @@ def warnings_as_errors():
         warnings.simplefilter("error")
         yield
     torch.set_warn_always(False)
+
+
+@pytest.fixture(scope="session")
+def sweep(tmp_path_factory, tiny_model, data_root):
+    """tests/test_sweep_e2e.py's sweep, once a session: the fault tests' undisturbed reference too
+    (its ce and csd rows are the stages of their spec: a stage's numbers depend on its key alone)."""
+    import yaml
+
+    from tests.test_sweep_e2e import run_sweep, tiny_spec
+
+    workdir = tmp_path_factory.mktemp("sweep")
+    spec_path = workdir / "e2e.yaml"
+    # each trial on a quarter of one GPU that Ray advertises and this machine lacks: the GPU path
+    # (placement, one-shot workers, what each task saw) runs, and training falls back to the CPU
+    spec_path.write_text(yaml.safe_dump({**tiny_spec(tiny_model), "resources": {"cpus_per_trial": 1, "gpus_per_trial": 0.25}}))
+    out = run_sweep(workdir, spec_path, data_root, "--num-gpus", "1")
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-5000:]
+    return workdir, spec_path, out
+
+
+def report_rows(run_dir: Path, methods=("ce", "csd")) -> dict[str, dict]:
+    """report.csv of a run folder: (dataset, method) -> its cells, for the methods given."""
+    import csv
+
+    with open(Path(run_dir) / "report.csv") as f:
+        return {(r["dataset"], r["method"]): r for r in csv.DictReader(f) if r["method"] in methods}
+
+
+@pytest.fixture(scope="session")
+def undisturbed(sweep) -> dict[str, dict]:
+    """The report cells of ce and csd on the tiny spec, from a sweep that met no fault."""
+    workdir, _, _ = sweep
+    return report_rows(workdir / "runs" / "e2e")

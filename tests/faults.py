@@ -17,23 +17,26 @@ import time
 from pathlib import Path
 
 
-class TrialKiller:
-    """SIGKILL the process of trial `trial_key` once it claims generation `generation`.
+def trials_s(run_dir: Path) -> float:
+    """The sweep's trials phase in seconds (its sweep_seconds.json), for the figures of docs/faults.md."""
+    import json
 
-    The holder is frozen (SIGSTOP) the moment its claim is seen, so how fast the machine trains
-    cannot let the generation finish first (on CI a tiny generation took under the 2 s the first
-    version waited); it is then checked to be unfinished and SIGKILLed. `killed` is the pid, or
-    None with `missed` saying why."""
+    return json.loads((Path(run_dir) / "sweep_seconds.json").read_text())["trials"]
+
+
+class ClaimWatch:
+    """Call `on_claim(pid, lock)` once, the moment trial `trial_key` claims generation `generation`
+    (from a thread of the test process, while the generation trains); `seen_at` is when."""
 
     def __init__(self, stages: Path, trial_key: str, generation: int, timeout_s: float = 300):
         self.stages, self.timeout_s = Path(stages), timeout_s
         self._holder = re.compile(rf"^trial {re.escape(trial_key)} \(generation {generation}\) on .*, pid (\d+),")
-        self.killed: int | None = None  # the pid killed
         self.missed = f"no claim of generation {generation} by {trial_key} seen in {timeout_s:.0f} s"
+        self.seen_at: float | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._watch, daemon=True)
 
-    def __enter__(self) -> "TrialKiller":
+    def __enter__(self):
         self._thread.start()
         return self
 
@@ -50,11 +53,26 @@ class TrialKiller:
                 except OSError:
                     continue
                 if match:
-                    self._kill(int(match.group(1)), lock)
+                    self.seen_at = time.time()
+                    self.on_claim(int(match.group(1)), lock)
                     return
             self._stop.wait(0.02)
 
-    def _kill(self, pid: int, lock: Path) -> None:
+    def on_claim(self, pid: int, lock: Path) -> None:
+        raise NotImplementedError
+
+
+class TrialKiller(ClaimWatch):
+    """SIGKILL the process of trial `trial_key` once it claims generation `generation`.
+
+    The holder is frozen (SIGSTOP) the moment its claim is seen, so how fast the machine trains
+    cannot let the generation finish first (on CI a tiny generation took under the 2 s the first
+    version waited); it is then checked to be unfinished and SIGKILLed. `killed` is the pid, or
+    None with `missed` saying why."""
+
+    killed: int | None = None  # the pid killed
+
+    def on_claim(self, pid: int, lock: Path) -> None:
         try:
             os.kill(pid, signal.SIGSTOP)  # frozen where it is: it can neither finish nor clean up
         except ProcessLookupError:

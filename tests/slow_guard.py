@@ -46,6 +46,8 @@ def heavy_command(args, env) -> str | None:
     program, words = os.path.basename(argv[0]), argv[1:]
     if program in ("sh", "bash") and words[:1] == ["-c"] and len(words) > 1:  # shell=True
         return heavy_command(words[1], env)
+    if program in ("runuser", "sudo", "su") and "--" in words:  # as another user (PostgreSQL refuses root)
+        return heavy_command(words[words.index("--") + 1:], env)
     if program in PROGRAMS:
         return f"starts `{program}`"
     module = words[words.index("-m") + 1] if "-m" in words[:-1] else None

@@ -17,7 +17,8 @@ SERVICES = ("postgres", "mlflow", "ray-head", "ray-worker")
 
 _VAR = re.compile(r"\$\{(\w+)(?::?([-?])([^}]*))?\}")
 # The variables compose.yaml requires (`${X:?message}`), as a user exports them.
-REQUIRED = {"POSTGRES_PASSWORD": "pg-test-secret-5f3a", "RAY_AUTH_TOKEN": "ray-test-token-9c1e"}
+REQUIRED = {"POSTGRES_PASSWORD": "pg-test-secret-5f3a", "RAY_AUTH_TOKEN": "ray-test-token-9c1e",
+            "MLFLOW_ADMIN_PASSWORD": "mlflow-test-admin-2b7d", "MLFLOW_SECRET_KEY": "mlflow-test-key-81c0"}
 
 
 def resolve(value, env: dict[str, str] | None = None):
@@ -134,11 +135,12 @@ def test_mlflow_is_backed_by_postgres_and_accepts_the_nodes(services):
     assert cmd[:2] == ["mlflow", "server"]
     env = services["mlflow"]["environment"]
     backend = env["MLFLOW_BACKEND_STORE_URI"]  # read by `mlflow server` as --backend-store-uri
-    assert backend.startswith("postgresql://") and "@postgres:5432/" in backend
+    # SQLAlchemy 2.1 reads postgresql:// as psycopg 3's; the driver is named, and installed (.[server])
+    assert backend.startswith("postgresql+psycopg://") and "@postgres:5432/" in backend
     pg = services["postgres"]
     assert pg["image"].startswith("postgres:16") and pg["healthcheck"]["test"]
     assert backend.endswith("/" + pg["environment"]["POSTGRES_DB"])
-    assert f"//{pg['environment']['POSTGRES_USER']}@" in backend, "user only: libpq reads the password from PGPASSWORD"
+    assert f"://{pg['environment']['POSTGRES_USER']}@" in backend, "user only: libpq reads the password from PGPASSWORD"
     assert env["PGPASSWORD"] == pg["environment"]["POSTGRES_PASSWORD"] == REQUIRED["POSTGRES_PASSWORD"]
     assert "--serve-artifacts" in cmd and option(cmd, "--artifacts-destination")
     assert option(cmd, "--host") == "0.0.0.0" and option(cmd, "--port") == "5000"
@@ -157,6 +159,24 @@ def test_postgres_password_is_required(raw):
     assert raw["services"]["mlflow"]["environment"]["PGPASSWORD"].startswith("${POSTGRES_PASSWORD:?")
     with pytest.raises(AssertionError, match="without POSTGRES_PASSWORD: set POSTGRES_PASSWORD"):
         resolve(raw["services"], {"RAY_AUTH_TOKEN": "t"})
+
+
+def test_mlflow_asks_for_credentials_from_the_environment(raw, services):
+    """The basic-auth app; the admin's password and the app's secret only from required variables;
+    only the driver's node (ray-head) has the credentials. tests/test_tracking_server.py runs it."""
+    mlflow = services["mlflow"]
+    assert option(command(mlflow), "--app-name") == "basic-auth"
+    env = raw["services"]["mlflow"]["environment"]
+    assert env["MLFLOW_AUTH_ADMIN_PASSWORD"].startswith("${MLFLOW_ADMIN_PASSWORD:?")
+    assert env["MLFLOW_FLASK_SERVER_SECRET_KEY"].startswith("${MLFLOW_SECRET_KEY:?")
+    (config,) = mlflow["configs"]
+    assert mlflow["environment"]["MLFLOW_AUTH_CONFIG_PATH"] == config["target"]
+    settings = raw["configs"][config["source"]]["content"]
+    assert "admin_password" not in settings and "database_uri = sqlite:////app/mlauth/" in settings
+    assert any(v.startswith("mlauth:/app/mlauth") for v in mlflow["volumes"])
+    head, worker = services["ray-head"]["environment"], services["ray-worker"]["environment"]
+    assert head["MLFLOW_TRACKING_PASSWORD"] == REQUIRED["MLFLOW_ADMIN_PASSWORD"] and head["MLFLOW_TRACKING_USERNAME"]
+    assert not any(k.startswith("MLFLOW_TRACKING_USER") or k.startswith("MLFLOW_TRACKING_PASS") for k in worker)
 
 
 def test_ray_is_pinned_to_a_release_with_token_authentication():
@@ -217,7 +237,7 @@ def test_dockerfile_installs_the_readme_torch_pin_then_the_project():
 
     runs = [args for word, rest in dockerfile() if word == "RUN" for args in pip_installs(rest)]
     torch_steps = [i for i, args in enumerate(runs) if torch_pin(args)]
-    project_steps = [i for i, args in enumerate(runs) if "." in args]
+    project_steps = [i for i, args in enumerate(runs) if "." in args or ".[server]" in args]
     assert [torch_pin(runs[i]) for i in torch_steps] == readme_pins == ["torch==2.13.0"]
     assert project_steps, "the image installs the project (pip install .)"
     assert torch_steps[0] < project_steps[0], "torch first, as in the README, so pip keeps that build"

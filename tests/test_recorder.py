@@ -42,11 +42,13 @@ def test_logs_each_finished_generation_once_and_in_order(setup):
     finish_stage(setup.store, 1)
     finish_stage(setup.store, 3)  # generation 3 cannot be logged before generation 2
     recorder.on_trial_result(0, [], trial(), {})
+    assert recorder.flush(30)  # the hooks queue the work for the driver's writer thread
     history = setup.client.get_metric_history(setup.run_id, "test_macro_f1")
     assert [(m.step, m.value) for m in history] == [(1, 71.0)]
     finish_stage(setup.store, 2)
     for _ in range(3):  # a retried or restored trial reports again: nothing is logged twice
         RunRecorder(setup.state).on_trial_result(0, [], trial(), {})
+    assert recorder.flush(30)
     history = setup.client.get_metric_history(setup.run_id, "test_macro_f1")
     assert sorted((m.step, m.value) for m in history) == [(1, 71.0), (2, 72.0), (3, 73.0)]
 
@@ -57,10 +59,12 @@ def test_a_trial_stopped_before_its_last_generation_is_not_finished(setup):
     recorder.on_trial_start(0, [], trial())
     finish_stage(setup.store, 1)
     recorder.on_trial_complete(0, [], trial())
+    assert recorder.flush(30)
     assert setup.client.get_run(setup.run_id).info.status == "RUNNING"  # the sweep marks it KILLED
     finish_stage(setup.store, 2)
     finish_stage(setup.store, 3)
     recorder.on_trial_complete(0, [], trial())
+    assert recorder.flush(30)
     assert setup.client.get_run(setup.run_id).info.status == "FINISHED"
     # and the trial's F1 / ECE over its generations as one picture, for the MLflow UI
     names = {a.path for a in setup.client.list_artifacts(setup.run_id)}
@@ -69,7 +73,9 @@ def test_a_trial_stopped_before_its_last_generation_is_not_finished(setup):
 
 def test_a_failed_trial_keeps_what_it_finished(setup):
     finish_stage(setup.store, 1)
-    RunRecorder(setup.state).on_trial_error(0, [], trial())
+    recorder = RunRecorder(setup.state)
+    recorder.on_trial_error(0, [], trial())
+    assert recorder.flush(30)
     run = setup.client.get_run(setup.run_id)
     assert run.info.status == "FAILED" and run.data.metrics["test_macro_f1"] == 71.0
 
@@ -79,9 +85,11 @@ def test_mlflow_trouble_is_a_warning_not_a_stopped_sweep(setup, tmp_path, caplog
                          {TRIAL: setup.run_id}, {TRIAL: "fp"}, {TRIAL: STAGES}, {TRIAL: str(setup.store.root)})
     finish_stage(setup.store, 1)
     with caplog.at_level(logging.WARNING):
-        RunRecorder(broken).on_trial_result(0, [], trial(), {})
+        RunRecorder(broken).on_trial_result(0, [], trial(), {})  # queued: returns at once
+        assert not RunRecorder(broken).flush(3)  # the writer keeps it and tries again
         RunRecorder(broken).catch_up_all()
     assert "MLflow: could not" in caplog.text and TRIAL in caplog.text
+    assert RunRecorder(broken).pending_error()
 
 
 def test_tune_pickles_only_the_state_path(setup):
@@ -104,3 +112,15 @@ def test_after_the_sweep_a_complete_trial_is_finished_and_an_incomplete_one_is_n
     RunRecorder(setup.state).catch_up_all()
     run = setup.client.get_run(setup.run_id)
     assert run.info.status == "FINISHED" and run.data.metrics["test_macro_f1"] == 73.0
+
+
+def test_a_generation_written_again_after_a_cut_off_write_is_stored_once(setup):
+    """A server that dies between a generation's batches gets the whole generation again on the
+    next try; with the stage's stored time as every metric's timestamp the repeat adds nothing."""
+    finish_stage(setup.store, 1)
+    recorder = RunRecorder(setup.state)
+    assert recorder.catch_up(TRIAL) is False  # generations 2 and 3 are not stored yet
+    recorder._logged[TRIAL].discard(1)  # as if the probe metric's batch had been cut off: written again
+    recorder.catch_up(TRIAL)
+    for metric in ("test_macro_f1", "test_ece"):
+        assert [m.step for m in setup.client.get_metric_history(setup.run_id, metric)] == [1]

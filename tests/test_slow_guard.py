@@ -20,6 +20,7 @@ PY = sys.executable
     (["mlflow", "ui"], {}, "starts an MLflow server"),
     (["chromium", "--headless", "--dump-dom", "http://127.0.0.1"], {}, "starts `chromium`"),
     ("postgres -D /var/lib/pg", {}, "starts `postgres`"),
+    (["runuser", "-u", "postgres", "--", "/usr/lib/postgresql/15/bin/initdb", "-D", "/x"], {}, "starts `initdb`"),
     (["/bin/sh", "-c", "ray start --head --block"], {}, "starts `ray`"),  # subprocess.run(..., shell=True)
     ([PY, "-m", "orchestrator.sweep", "s.yaml", "--data-root", "/d"], {}, "runs a sweep (it starts Ray and trains)"),
     ([PY, "-m", "orchestrator.sweep", "s.yaml"], {"EMOCAL_DATA": "/d"}, "runs a sweep (it starts Ray and trains)"),

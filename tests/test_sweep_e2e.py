@@ -55,18 +55,6 @@ def mlflow_runs(workdir: Path, name: str):
     return client, client.search_runs([exp.experiment_id])
 
 
-@pytest.fixture(scope="module")
-def sweep(tmp_path_factory, tiny_model, data_root):
-    workdir = tmp_path_factory.mktemp("sweep")
-    spec_path = workdir / "e2e.yaml"
-    # each trial on a quarter of one GPU that Ray advertises and this machine lacks: the GPU path
-    # (placement, one-shot workers, what each task saw) runs, and training falls back to the CPU
-    spec_path.write_text(yaml.safe_dump({**tiny_spec(tiny_model), "resources": {"cpus_per_trial": 1, "gpus_per_trial": 0.25}}))
-    out = run_sweep(workdir, spec_path, data_root, "--num-gpus", "1")
-    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-5000:]
-    return workdir, spec_path, out
-
-
 def tune_reports(workdir: Path, name: str) -> list[dict]:
     reports = []
     for result in (workdir / "runs" / name / "tune" / "trials").glob("*/result.json"):

@@ -13,7 +13,9 @@ reconstruction, a stale lookup on NFS), so the first writer wins and a finished 
 replaced; disks and copies corrupt files, so every file's sha256 is recorded in `checksums.json`
 and checked before a stage is used, and a stage that fails the check is set aside as
 `<key>.corrupt-<time>` and reported missing, so it is trained again; writers get killed, so
-their temporary folders are removed by the next store opened on the same root.
+their temporary folders are removed by the next store opened on the same root; disks fill, so a
+stage that does not fit fails before it writes a byte (or when the disk fills under it),
+naming the folder, the bytes it needs and the bytes free, and leaves nothing behind.
 """
 from __future__ import annotations
 
@@ -51,6 +53,20 @@ STALE_TMP_S = 3600.0
 
 class CorruptStageError(RuntimeError):
     """A stored file does not match its checksum; the stage has been set aside."""
+
+
+class StoreFullError(RuntimeError):
+    """A stage does not fit on the store's filesystem; nothing of it was kept."""
+
+    def __init__(self, key: str, root: Path, needed: int, free: int):
+        self.key, self.root, self.needed, self.free = key, str(root), needed, free
+        super().__init__(
+            f"no space for stage {key} in {root}: it needs {needed:,} bytes and {free:,} are free. Free at least "
+            f"{max(needed - free, 0):,} bytes there (or move the run folder to a larger disk: --runs), then "
+            "continue with --resume; the stages already stored are kept")
+
+    def __reduce__(self):  # crosses Ray's task boundary with its numbers
+        return type(self), (self.key, self.root, self.needed, self.free)
 
 
 class StageWaitTimeout(RuntimeError):
@@ -143,20 +159,24 @@ class StageStore:
         if self.has(key):
             _logger.info("stage %s is already stored; this copy is not kept", key)
             return final
-        tmp = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=self.root))
+        needed = _bytes_needed(result, weights, arrays, artifacts_dir)
+        free = shutil.disk_usage(self.root).free
+        if free < needed:
+            raise StoreFullError(key, self.root, needed, free)
+        try:
+            tmp = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=self.root))
+        except OSError as exc:
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise StoreFullError(key, self.root, needed, shutil.disk_usage(self.root).free) from None
+            raise
         writer_lock = _locked_file(tmp / WRITER_LOCK)
         try:
-            if weights is not None:
-                save_file({k: np.ascontiguousarray(v) for k, v in weights.items()}, str(tmp / WEIGHTS))
-            np.savez(tmp / ARRAYS, **arrays)
-            if artifacts_dir is not None and Path(artifacts_dir).is_dir():
-                shutil.copytree(artifacts_dir, tmp / ARTIFACTS)
-            (tmp / RESULT).write_text(json.dumps(result, indent=1, sort_keys=True))
-            os.unlink(tmp / WRITER_LOCK)  # not part of the stage; the open descriptor keeps the lock
-            sums = {str(p.relative_to(tmp)): _sha256(p.read_bytes()) for p in sorted(tmp.rglob("*")) if p.is_file()}
-            (tmp / CHECKSUMS).write_text(json.dumps(sums, indent=1, sort_keys=True))
-            _fsync_tree(tmp)
+            self._write(tmp, result, weights, arrays, artifacts_dir)
             stored = self._commit(key, tmp)
+        except OSError as exc:  # the disk filled under us (another writer, another program)
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            raise StoreFullError(key, self.root, needed, shutil.disk_usage(self.root).free) from None
         finally:
             os.close(writer_lock)
             shutil.rmtree(tmp, ignore_errors=True)  # gone already when it became the stage
@@ -164,8 +184,11 @@ class StageStore:
             _logger.info("stage %s was stored by another writer first; this copy is not kept", key)
             return final
         self._verified.add(key)
-        with open(self.root / TRAINED_LOG, "a") as log:  # one line per stored stage: proves sharing
-            log.write(f"{key}\n")
+        try:
+            with open(self.root / TRAINED_LOG, "a") as log:  # one line per stored stage: proves sharing
+                log.write(f"{key}\n")
+        except OSError as exc:  # the stage is stored whole; only its line in the log is missing
+            _logger.warning("stage %s is stored, but %s could not be appended (%s)", key, TRAINED_LOG, exc)
         return final
 
     def weights_released(self, key: str) -> bool:
@@ -196,6 +219,21 @@ class StageStore:
             weights.unlink()
             _fsync_dir(folder)
         return size
+
+    @staticmethod
+    def _write(tmp: Path, result: dict, weights: dict[str, np.ndarray] | None, arrays: dict[str, np.ndarray],
+               artifacts_dir: str | Path | None) -> None:
+        """Every file of a stage into its temporary folder, checksummed and flushed to disk."""
+        if weights is not None:
+            save_file({k: np.ascontiguousarray(v) for k, v in weights.items()}, str(tmp / WEIGHTS))
+        np.savez(tmp / ARRAYS, **arrays)
+        if artifacts_dir is not None and Path(artifacts_dir).is_dir():
+            shutil.copytree(artifacts_dir, tmp / ARTIFACTS)
+        (tmp / RESULT).write_text(json.dumps(result, indent=1, sort_keys=True))
+        os.unlink(tmp / WRITER_LOCK)  # not part of the stage; the open descriptor keeps the lock
+        sums = {str(p.relative_to(tmp)): _sha256(p.read_bytes()) for p in sorted(tmp.rglob("*")) if p.is_file()}
+        (tmp / CHECKSUMS).write_text(json.dumps(sums, indent=1, sort_keys=True))
+        _fsync_tree(tmp)
 
     def load_result(self, key: str) -> dict:
         return json.loads(self._read(key, RESULT))
@@ -320,6 +358,17 @@ class StageStore:
                 return  # set aside by another process
             _fsync_dir(self.root)
         _logger.warning("stage %s is corrupt (%s): moved to %s; it will be trained again", key, problem, aside.name)
+
+
+def _bytes_needed(result: dict, weights: dict[str, np.ndarray] | None, arrays: dict[str, np.ndarray],
+                  artifacts_dir: str | Path | None) -> int:
+    """What a stage's files take: its arrays' bytes (uncompressed, as saved), its artifacts', its
+    JSON, and a block per file and some headroom for headers and the checksums."""
+    tensors = [*(weights or {}).values(), *arrays.values()]
+    files = [p for p in Path(artifacts_dir).rglob("*") if p.is_file()] if artifacts_dir and Path(artifacts_dir).is_dir() else []
+    body = sum(np.asarray(a).nbytes for a in tensors) + sum(p.stat().st_size for p in files)
+    body += len(json.dumps(result, indent=1, sort_keys=True, default=str))
+    return body + 4096 * (len(files) + 8) + 64 * 1024
 
 
 def _locked_file(path: Path) -> int:
