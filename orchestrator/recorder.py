@@ -77,9 +77,17 @@ class RunRecorder(tune.Callback):
                 continue
             if not store.has(stage):
                 return False
-            self._run(key).log_generation(generation, store.load_result(stage)["metrics"], store.artifacts(stage))
+            self._run(key).log_generation(generation, self.stage_metrics(store, stage), store.artifacts(stage))
             logged.add(generation)
         return True
+
+    def stage_metrics(self, store: StageStore, stage: str) -> dict:
+        """What a finished stage logs: its stored metrics."""
+        return store.load_result(stage)["metrics"]
+
+    def trial_key(self, trial) -> str:
+        """The key of a Tune trial in the state file: the one its config names."""
+        return trial.config.get("trial", "")
 
     def catch_up_all(self) -> None:
         """After the sweep: log what each trial finished; a trial with every generation in is FINISHED
@@ -146,7 +154,7 @@ class RunRecorder(tune.Callback):
         return self._state
 
     def _guard(self, trial, action) -> None:
-        key = trial.config.get("trial", "")
+        key = self.trial_key(trial)
         try:
             action(key)
         except Exception as exc:  # noqa: BLE001 - a tracking failure must not stop training or hide its error
