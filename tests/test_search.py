@@ -116,6 +116,8 @@ def test_the_trade_off_front_is_the_points_no_other_beats_on_both():
         dominated = any(f >= f1 and e <= ece and (f, e) != (f1, ece) for f, e in points)
         assert (i in front) == (not dominated), (i, points[i])
     assert front
+    # a twin does not beat its twin; a point better on one and equal on the other does
+    assert trade_off_front([(60.0, 5.0), (60.0, 5.0), (58.0, 3.0), (55.0, 6.0), (58.0, 4.0)]) == [0, 1, 2]
 
 
 def test_the_nll_matches_a_brute_force_sum():
