@@ -62,9 +62,10 @@ def search_markdown(run_dir: Path) -> tuple[str, dict]:
                   f"({_fmt(baseline_f1) if baseline_f1 is not None else 'not trained'})")
     buf.write(". Validation data only.\n\n")
     paths = [p.path for p in search.params]
-    buf.write("| sample | " + " | ".join(paths) + f" | generations | outcome | g* | val_macro_f1 | {ece} | "
-              f"{o.metric} | feasible |\n")
-    buf.write("|---" * (len(paths) + 8) + "|\n")
+    shown = [m for m in dict.fromkeys(("val_macro_f1", ece, o.metric))]  # each metric once
+    buf.write("| sample | " + " | ".join(paths) + " | generations | outcome | g* | " + " | ".join(shown)
+              + " | feasible |\n")
+    buf.write("|---" * (len(paths) + 5 + len(shown)) + "|\n")
     for s in samples:
         obj = s.objective
         g = obj.get("search_generation")
@@ -72,8 +73,8 @@ def search_markdown(run_dir: Path) -> tuple[str, dict]:
         mark = " (chosen)" if best is not None and s.trial_id == best.trial_id else ""
         buf.write(f"| {s.name}{mark} | " + " | ".join(_fmt(s.config[p]) for p in paths)
                   + f" | {len(s.finished)} of {len(s.stages)} | {s.outcome} | {g or ''} | "
-                  f"{_fmt(row.get('val_macro_f1', ''))} | {_fmt(row.get(ece, ''))} | "
-                  f"{_fmt(obj.get('search_value', ''))} | {'yes' if obj.get('search_feasible') else 'no'} |\n")
+                  + " | ".join(_fmt(row.get(m, "")) for m in shown)
+                  + f" | {'yes' if obj.get('search_feasible') else 'no'} |\n")
     stopped = [s.name for s in samples if s.outcome == "stopped"]
     buf.write(f"\nStopped by ASHA: {len(stopped)} of {len(samples)} samples"
               + (f" ({', '.join(stopped)})" if stopped else "") + ".\n")
@@ -111,6 +112,7 @@ def write_search_report(run_dir: Path, confirm_dir: Path | None, confirm_name: s
                    x_label=f"{numbers['ece_metric']} (%)", title=f"search {run_dir.name}: every sample at its g*",
                    stopped=numbers["stopped"])
     text += f"\nPicture: {run_dir / 'search_front.png'} (validation F1 against ECE; front: {', '.join(numbers['front'])}).\n"
+    search_part = text
     if confirm_dir is not None and (confirm_dir / "report.md").is_file():
         text += (f"\n## Confirm step: the chosen configuration and CE on every seed (test numbers; "
                  f"MLflow experiment {confirm_name})\n\n" + (confirm_dir / "report.md").read_text())
@@ -119,7 +121,7 @@ def write_search_report(run_dir: Path, confirm_dir: Path | None, confirm_name: s
     client = MlflowClient(uri)
     for f in ("search_report.md", "search_front.png", "search_front.json"):
         client.log_artifact(state["parent_run_id"], str(run_dir / f))
-    print("\n" + text)
+    print("\n" + search_part + f"\nThe confirm step's tables are above; all of it: {run_dir / 'search_report.md'}")
     return text
 
 

@@ -27,6 +27,7 @@ import dataclasses
 import hashlib
 import json
 import logging
+import os
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -545,6 +546,7 @@ def run_search(spec: SweepSpec, args: argparse.Namespace) -> int:
     from orchestrator.sweep import (SweepOptions, exit_code, finish_tracking, fit, make_tuner, open_run_folder,
                                     open_tracking, setup_ready, start_ray, trial_settings, write_report)
 
+    os.environ.setdefault("TUNE_WARN_THRESHOLD_S", "5")  # as run_sweep: the recorder's MLflow calls take ~1 s
     options = SweepOptions.from_args(args)
     folder = open_run_folder(spec, options)
     context = make_context(spec)
