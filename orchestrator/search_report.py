@@ -76,8 +76,11 @@ def search_markdown(run_dir: Path) -> tuple[str, dict]:
                   + " | ".join(_fmt(row.get(m, "")) for m in shown)
                   + f" | {'yes' if obj.get('search_feasible') else 'no'} |\n")
     stopped = [s.name for s in samples if s.outcome == "stopped"]
-    buf.write(f"\nStopped by ASHA: {len(stopped)} of {len(samples)} samples"
-              + (f" ({', '.join(stopped)})" if stopped else "") + ".\n")
+    if search.scheduler.kind == "asha":
+        buf.write(f"\nStopped by ASHA: {len(stopped)} of {len(samples)} samples"
+                  + (f" ({', '.join(stopped)})" if stopped else "") + ".\n")
+    else:
+        buf.write("\nNo scheduler: every sample ran its whole chain.\n")
     buf.write(f"Stages: the samples ran {counts['generations_run']} generations and read {counts['stage_uses']} "
               f"stages (data maps and the baseline included); {counts['distinct']} distinct, "
               f"{counts['trained']} trained ({counts['stage_uses'] - counts['distinct']} shared, trained once; "

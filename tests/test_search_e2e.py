@@ -185,3 +185,16 @@ def test_no_test_or_ood_metric_reaches_the_searcher_or_the_scheduler(search):
     for rows in _tune_trials(run).values():
         for r in rows:
             assert not [k for k in r if k.startswith(("test_", "ood_"))], sorted(r)
+
+
+@pytest.mark.slow
+def test_the_plan_of_a_search_says_what_the_samples_so_far_shared(search, data_root, capsys):
+    from orchestrator.cli import main
+
+    workdir, run, _, _ = search
+    trained = (run / "stages" / "trained.log").read_text().split()
+    assert main(["plan", str(workdir / "tiny_search.yaml"), "--data-root", str(data_root),
+                 "--runs", str(workdir / "runs")]) == 0
+    out = capsys.readouterr().out
+    assert "search tiny_search: optuna, 4 samples of sim_mixup_csd on isear" in out
+    assert f"so far: {NUM_SAMPLES} samples" in out and f"{len(trained)} trained" in out
