@@ -34,8 +34,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
+from ray import tune
+from ray.tune.schedulers import ASHAScheduler, TrialScheduler
 
 from orchestrator.plan import TrialPlan, handover_keys, trial_plan
+from orchestrator.recorder import RunRecorder
 from orchestrator.search import VAL_DERIVED, VAL_METRICS, SearchSpec, apply_sample, objective_value
 from orchestrator.spec import SweepSpec, parse_spec
 from trainables.methods.registry import MethodConfig, MixupConfig
@@ -114,8 +117,6 @@ def run_sample(config: dict, context: SearchContext, settings) -> None:
     Before the chain, the CE baseline (if the objective has an F1 constraint) is found or
     trained: one stage for the whole search, claimed like any other.
     """
-    from ray import tune
-
     from orchestrator.trial import _Chain, run_chain_trial
 
     plan = context.plan(config)
@@ -146,46 +147,42 @@ def save_stops(path: Path, stops: dict) -> None:
     tmp.replace(path)
 
 
-def generation_asha(stops_path: Path, **kwargs):
+class GenerationASHA(ASHAScheduler):
     """Tune's ASHAScheduler (time unit: the generation), recording each stop it decides in
     `stops_path` (trial id -> generation), which tells a stopped sample from an interrupted one."""
-    from ray.tune.schedulers import ASHAScheduler, TrialScheduler
 
-    class GenerationASHA(ASHAScheduler):
-        def on_trial_result(self, tune_controller, trial, result):
-            decision = super().on_trial_result(tune_controller, trial, result)
-            if decision == TrialScheduler.STOP and result.get("generation", 0) < result.get("generations_planned", 0):
-                stops = json.loads(Path(stops_path).read_text()) if Path(stops_path).is_file() else {}
-                stops[trial.trial_id] = int(result["generation"])
-                save_stops(Path(stops_path), stops)
-            return decision
+    def __init__(self, stops_path: str | Path, **kwargs):
+        super().__init__(time_attr="generation", **kwargs)
+        self.stops_path = str(stops_path)
 
-    return GenerationASHA(time_attr="generation", **kwargs)
+    def on_trial_result(self, tune_controller, trial, result):
+        decision = super().on_trial_result(tune_controller, trial, result)
+        if decision == TrialScheduler.STOP and result.get("generation", 0) < result.get("generations_planned", 0):
+            path = Path(self.stops_path)
+            stops = json.loads(path.read_text()) if path.is_file() else {}
+            stops[trial.trial_id] = int(result["generation"])
+            save_stops(path, stops)
+        return decision
 
 
-def _scheduler_state_callback():
-    from ray import tune
+class SchedulerState(tune.Callback):
+    """Saves the scheduler's state with every experiment checkpoint and restores it on --resume
+    (Tune saves and restores the searcher and the callbacks, not the scheduler). The tuner's
+    pickle holds this callback and the scheduler as one object graph, so after a restore
+    `self.scheduler` is the scheduler Tune runs."""
 
-    class SchedulerState(tune.Callback):
-        """Saves the scheduler's state with every experiment checkpoint and restores it on --resume
-        (Tune saves and restores the searcher and the callbacks, not the scheduler)."""
+    def __init__(self, scheduler):
+        self.scheduler = scheduler
 
-        def __init__(self, scheduler):
-            self.scheduler = scheduler
+    def get_state(self) -> dict:
+        return {"scheduler": copy.deepcopy(self.scheduler.__dict__)}
 
-        def get_state(self) -> dict:
-            return {"scheduler": copy.deepcopy(self.scheduler.__dict__)}
-
-        def set_state(self, state: dict) -> None:
-            self.scheduler.__dict__.update(state["scheduler"])
-
-    return SchedulerState
+    def set_state(self, state: dict) -> None:
+        self.scheduler.__dict__.update(state["scheduler"])
 
 
 def search_space(search: SearchSpec) -> dict:
     """The Tune param_space: one domain per searched path (grid: every choice a grid point)."""
-    from ray import tune
-
     space = {}
     for p in search.params:
         if p.domain == "choice":
@@ -220,7 +217,6 @@ def max_generations(context: SearchContext) -> int:
 
 def make_search_tuner(context: SearchContext, folder, settings, recorder):
     """The search's Tune experiment, restored from the run folder on --resume."""
-    from ray import tune
     from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 
     from orchestrator.sweep import TASK_HEAD_CPU
@@ -235,12 +231,12 @@ def make_search_tuner(context: SearchContext, folder, settings, recorder):
         return tune.Tuner.restore(str(trials_dir), trainable, resume_unfinished=True, resume_errored=True)
     scheduler = None
     if search.scheduler.kind == "asha":
-        scheduler = generation_asha(folder.path / STOPS_FILE, metric=OBJECTIVE, mode=search.objective.mode,
+        scheduler = GenerationASHA(folder.path / STOPS_FILE, metric=OBJECTIVE, mode=search.objective.mode,
                                     max_t=max_generations(context), grace_period=search.scheduler.grace_period,
                                     reduction_factor=search.scheduler.reduction_factor)
     callbacks = [recorder, JsonLoggerCallback(), CSVLoggerCallback()]
     if scheduler is not None:
-        callbacks.append(_scheduler_state_callback()(scheduler))
+        callbacks.append(SchedulerState(scheduler))
     return tune.Tuner(
         trainable, param_space=search_space(search),
         tune_config=tune.TuneConfig(search_alg=search_algorithm(search), scheduler=scheduler,
@@ -252,28 +248,24 @@ def make_search_tuner(context: SearchContext, folder, settings, recorder):
                                   verbose=1))
 
 
-def search_recorder(state_path: Path):
+class SearchRecorder(RunRecorder):
     """The driver's MLflow writer of a search (orchestrator/recorder.py's RunRecorder, with a run
-    made per sample as Tune starts it)."""
-    from orchestrator.recorder import RunRecorder
+    made per sample as Tune starts it, and the NLL logged beside each generation's metrics)."""
 
-    class SearchRecorder(RunRecorder):
-        def trial_key(self, trial) -> str:
-            return trial.trial_id
+    def trial_key(self, trial) -> str:
+        return trial.trial_id
 
-        def stage_metrics(self, store, stage: str) -> dict:
-            metrics = super().stage_metrics(store, stage)
-            return {**metrics, **{k: v for k, v in validation_metrics(store, stage).items() if k in VAL_DERIVED}}
+    def stage_metrics(self, store, stage: str) -> dict:
+        metrics = super().stage_metrics(store, stage)
+        return {**metrics, **{k: v for k, v in validation_metrics(store, stage).items() if k in VAL_DERIVED}}
 
-        def on_trial_start(self, iteration, trials, trial, **info):
-            self._guard(trial, lambda key: register_sample(self, trial))
-            super().on_trial_start(iteration, trials, trial, **info)
+    def on_trial_start(self, iteration, trials, trial, **info):
+        self._guard(trial, lambda key: register_sample(self, trial))
+        super().on_trial_start(iteration, trials, trial, **info)
 
-        def on_trial_restore(self, iteration, trials, trial, **info):
-            self._guard(trial, lambda key: register_sample(self, trial))
-            super().on_trial_restore(iteration, trials, trial, **info)
-
-    return SearchRecorder(state_path)
+    def on_trial_restore(self, iteration, trials, trial, **info):
+        self._guard(trial, lambda key: register_sample(self, trial))
+        super().on_trial_restore(iteration, trials, trial, **info)
 
 
 def _fingerprint(*parts) -> str:
@@ -505,7 +497,7 @@ def finish_search(context: SearchContext, folder, tracking, results) -> tuple[di
     from orchestrator.tracking import mark_unfinished
 
     drop_orphans(tracking.recorder_state, {Path(r.path).name for r in results})
-    search_recorder(tracking.recorder_state).catch_up_all()
+    SearchRecorder(tracking.recorder_state).catch_up_all()
     state, samples, _ = read_samples(folder.path)
     mark_outcomes(state, samples)
     unfinished = [s for s in samples if s.outcome == "unfinished"]
@@ -556,7 +548,7 @@ def run_search(spec: SweepSpec, args: argparse.Namespace) -> int:
             return 2
         tracking = open_search_tracking(context, folder, options, str(args.data_root))
         results = fit(make_search_tuner(context, folder, search_settings(context, folder, options),
-                                        search_recorder(tracking.recorder_state)))
+                                        SearchRecorder(tracking.recorder_state)))
         state, samples, left = finish_search(context, folder, tracking, results)
         if left:
             print(f"\nInterrupted: {left} of {_planned_samples(context.search)} sample(s) unfinished (their MLflow "

@@ -151,13 +151,13 @@ def test_the_confirm_spec_trains_the_chosen_configuration_under_the_samples_own_
 
 @pytest.mark.slow  # imports Ray Tune's schedulers (no Ray started)
 def test_the_scheduler_state_callback_round_trips_asha_rungs(tmp_path):
-    from orchestrator.tuning import _scheduler_state_callback, generation_asha
+    from orchestrator.tuning import GenerationASHA, SchedulerState
 
-    asha = generation_asha(tmp_path / "stops.json", metric="m", mode="min", max_t=3, grace_period=1,
-                           reduction_factor=2)
+    asha = GenerationASHA(tmp_path / "stops.json", metric="m", mode="min", max_t=3, grace_period=1,
+                          reduction_factor=2)
     asha._brackets[0]._rungs[-1][1]["trial_a"] = -1.5
-    state = pickle.loads(pickle.dumps(_scheduler_state_callback()(asha).get_state()))
-    fresh = generation_asha(tmp_path / "stops.json", metric="m", mode="min", max_t=3, grace_period=1,
-                            reduction_factor=2)
-    _scheduler_state_callback()(fresh).set_state(state)
+    state = pickle.loads(pickle.dumps(SchedulerState(asha).get_state()))
+    fresh = GenerationASHA(tmp_path / "stops.json", metric="m", mode="min", max_t=3, grace_period=1,
+                           reduction_factor=2)
+    SchedulerState(fresh).set_state(state)
     assert fresh._brackets[0]._rungs[-1][1] == {"trial_a": -1.5}
