@@ -76,6 +76,10 @@ def search_markdown(run_dir: Path) -> tuple[str, dict]:
                   + " | ".join(_fmt(row.get(m, "")) for m in shown)
                   + f" | {'yes' if obj.get('search_feasible') else 'no'} |\n")
     stopped = [s.name for s in samples if s.outcome == "stopped"]
+    failed = [s.name for s in samples if s.outcome == "failed"]
+    if failed:
+        buf.write(f"\nFailed: {', '.join(failed)} (the trials' errors are in the sweep's output; a diverged stage "
+                  "is never trained again).\n")
     if search.scheduler.kind == "asha":
         buf.write(f"\nStopped by ASHA: {len(stopped)} of {len(samples)} samples"
                   + (f" ({', '.join(stopped)})" if stopped else "") + ".\n")

@@ -363,7 +363,7 @@ class Sample:
     stages: tuple[str, ...]  # its generations' keys, planned
     all_stages: tuple[str, ...]  # with its data map
     finished: tuple[dict, ...]  # validation metrics of each finished generation, in order
-    outcome: str  # completed | stopped | unfinished
+    outcome: str  # completed | stopped | failed | unfinished
     objective: dict  # orchestrator/search.py, objective_value (empty before its first generation)
 
     @property
@@ -394,6 +394,8 @@ def read_samples(run_dir: Path) -> tuple[dict, list[Sample], float | None]:
             outcome = "completed"
         elif trial_id in stops and len(finished) >= stops[trial_id]:
             outcome = "stopped"
+        elif trial_id in state.get("failed", ()):
+            outcome = "failed"
         else:
             outcome = "unfinished"
         objective = objective_value(finished, context.search.objective, baseline_f1,
@@ -421,6 +423,8 @@ def mark_outcomes(state: dict, samples: list[Sample]) -> None:
     client = MlflowClient(state["uri"])
     for s in samples:
         run_id = state["trials"][s.trial_id]["run_id"]
+        if s.outcome == "failed":
+            client.set_tag(run_id, OUTCOME_TAG, "failed")
         if s.outcome in ("completed", "stopped"):
             client.set_tag(run_id, OUTCOME_TAG, s.outcome if s.outcome == "completed" else
                            f"stopped by ASHA after generation {len(s.finished)}")
@@ -497,6 +501,10 @@ def finish_search(context: SearchContext, folder, tracking, results) -> tuple[di
     from orchestrator.tracking import mark_unfinished
 
     drop_orphans(tracking.recorder_state, {Path(r.path).name for r in results})
+    # a failed sample (a diverged stage: docs/design.md, Failure behaviour) ends the search's wait for it
+    state = json.loads(Path(tracking.recorder_state).read_text())
+    state["failed"] = sorted(Path(r.path).name for r in results if r.error is not None)
+    Path(tracking.recorder_state).write_text(json.dumps(state, indent=1))
     SearchRecorder(tracking.recorder_state).catch_up_all()
     state, samples, _ = read_samples(folder.path)
     mark_outcomes(state, samples)
