@@ -385,13 +385,18 @@ def trade_off_plot(points: Mapping[str, tuple[float, float]], front: Sequence[st
         stopped: samples stopped early (drawn hollow).
     """
     fig, ax = plt.subplots(figsize=(6, 4.5))
+    at: dict[tuple[float, float], list[str]] = {}  # samples of one configuration lie on one point: one label
     for name, (ece, f1) in points.items():
         hollow = name in stopped
         ax.scatter([ece], [f1], s=40, facecolors="none" if hollow else "C0", edgecolors="C0")
-        ax.annotate(name, (ece, f1), textcoords="offset points", xytext=(4, 3), fontsize=7)
-    if front:
+        at.setdefault((ece, f1), []).append(name)
+    for (ece, f1), names in at.items():
+        ax.annotate(", ".join(names), (ece, f1), textcoords="offset points", xytext=(4, 3), fontsize=7)
+    if front:  # squares, so a front of one point shows too; the dashes join its points
         xy = sorted(points[n] for n in front)
-        ax.plot([p[0] for p in xy], [p[1] for p in xy], "--", color="C1", label="trade-off front")
+        ax.plot([p[0] for p in xy], [p[1] for p in xy], "--", color="C1")
+        ax.scatter([p[0] for p in xy], [p[1] for p in xy], marker="s", s=110, facecolors="none", edgecolors="C1",
+                   label="trade-off front")
     if chosen is not None:
         ax.scatter([points[chosen][0]], [points[chosen][1]], s=200, facecolors="none", edgecolors="C3",
                    linewidths=2, label=f"chosen ({chosen})")
