@@ -390,7 +390,7 @@ def _parse(raw: dict, source_path: str, data_root: str | None, check_data: bool)
     if not 8 <= max_length <= 4096:
         _fail("max_length", f"{max_length} is out of range 8..4096")
     export = _export_pairs(raw.get("export"), datasets, methods)
-    search = _search(raw, methods, datasets, seeds, generations) if "search" in raw else None
+    search = _search(raw, methods, datasets, seeds) if "search" in raw else None
     root = data_root or ""
     spec = SweepSpec(
         name=name, seeds=seeds, datasets=datasets, methods=methods,
@@ -429,7 +429,7 @@ def _export_pairs(value, datasets: tuple[DatasetEntry, ...], methods: tuple) -> 
     return tuple(pairs)
 
 
-def _search(raw: dict, methods: tuple, datasets: tuple[DatasetEntry, ...], seeds: tuple[int, ...], generations: int):
+def _search(raw: dict, methods: tuple, datasets: tuple[DatasetEntry, ...], seeds: tuple[int, ...]):
     """The `search:` block (orchestrator/search.py): one method tuned on one dataset."""
     from orchestrator.search import SearchError, parse_search
 
@@ -437,8 +437,9 @@ def _search(raw: dict, methods: tuple, datasets: tuple[DatasetEntry, ...], seeds
         _fail("datasets", f"a search tunes a method on one dataset; the spec lists {len(datasets)}: "
                           "give one spec per dataset")
     if raw.get("export"):
-        _fail("export", "a search chooses its configuration as it runs; export the confirmed one afterwards "
-                        "from the confirm run (emocal export NAME_confirm ...)")
+        _fail("export", "a search chooses its configuration as it runs, so it has nothing to list yet; give "
+                        "export: in a sweep of the chosen configuration (the search writes one: "
+                        "<runs>/<name>_confirm/spec.yaml)")
     try:
         return parse_search(raw["search"], methods, datasets[0].train, seeds[0])
     except SearchError as exc:
