@@ -141,6 +141,7 @@ def _estimate_arguments(p: argparse.ArgumentParser) -> None:
 def _plan_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("spec", metavar="SPEC", nargs="?", help="the sweep spec, e.g. specs/quickstart.yaml")
     _data_root(p)
+    _runs(p, "a search's plan counts the samples so far and the stages they shared there")
     p.add_argument("--format", choices=("table", "json"), default="table", help="how to print the plan")
     p.add_argument("--estimate", action="store_true",
                    help="also print what the sweep will cost: compute and wall hours, stage-store disk, object "

@@ -165,11 +165,19 @@ class RunRecorder(tune.Callback):
             if not store.has(stage):
                 return False
             stored_ms = int((store.path(stage) / "result.json").stat().st_mtime * 1000)  # the same on every retry
-            self._run(key).log_generation(generation, store.load_result(stage)["metrics"], store.artifacts(stage),
+            self._run(key).log_generation(generation, self.stage_metrics(store, stage), store.artifacts(stage),
                                           timestamp_ms=stored_ms)
             logged.add(generation)
             self.generations_logged += 1
         return True
+
+    def stage_metrics(self, store: StageStore, stage: str) -> dict:
+        """What a finished stage logs: its stored metrics."""
+        return store.load_result(stage)["metrics"]
+
+    def trial_key(self, trial) -> str:
+        """The key of a Tune trial in the state file: the one its config names."""
+        return trial.config.get("trial", "")
 
     def catch_up_all(self, strict: bool = False) -> None:
         """After the sweep: log what each trial finished; a trial with every generation in is FINISHED
@@ -238,7 +246,8 @@ class RunRecorder(tune.Callback):
         return self._state
 
     def _queue(self, trial, what: str, action) -> None:
-        key = trial.config.get("trial", "")
+        """Hand `action(key)` to the one MLflow writer thread: Tune's loop never waits on MLflow."""
+        key = self.trial_key(trial)
         _writer(self.state_path).submit(f"{what} of trial {key}", lambda: action(key))
 
     def __getstate__(self):  # Tune pickles callbacks with the experiment: keep only the path

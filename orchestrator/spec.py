@@ -16,6 +16,7 @@ from pathlib import Path
 
 import yaml
 
+from orchestrator.search import SearchSpec
 from trainables.data import DATASETS, DataError, UserDatasetSpec, check_files
 from trainables.llm.generate import local_folder_problem
 from trainables.llm.methods import OPTIONS as LLM_OPTIONS, LLMMethodConfig
@@ -92,6 +93,7 @@ class SweepSpec:
     # them at whichever generation is reported; never in a stage key (keeping changes no number)
     export: tuple[tuple[str, str], ...] = ()
     source_path: str = ""
+    search: SearchSpec | None = None  # the `search:` block: tune the one method's options (orchestrator/search.py)
     raw: dict = field(default_factory=dict, compare=False)  # the YAML as read, for the resume diff
 
 
@@ -102,7 +104,7 @@ class SweepSpec:
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.]{0,63}")
 
 _TOP_KEYS = {"name", "seeds", "datasets", "methods", "model", "max_length", "generations", "data",
-             "train", "ood", "resources", "calibration", "device", "export"}
+             "train", "ood", "resources", "calibration", "device", "export", "search"}
 
 
 def _fail(where: str, msg: str) -> typing.NoReturn:
@@ -388,13 +390,14 @@ def _parse(raw: dict, source_path: str, data_root: str | None, check_data: bool)
     if not 8 <= max_length <= 4096:
         _fail("max_length", f"{max_length} is out of range 8..4096")
     export = _export_pairs(raw.get("export"), datasets, methods)
+    search = _search(raw, methods, datasets, seeds) if "search" in raw else None
     root = data_root or ""
     spec = SweepSpec(
         name=name, seeds=seeds, datasets=datasets, methods=methods,
         model=_model(_check_type(raw.get("model", PACKAGED_MINILM), str, "model")), max_length=max_length,
         generations=generations, data=build(DataSettings, raw.get("data"), "data"), resources=resources,
         n_bins=n_bins, data_root=root, device=_check_type(raw.get("device", "auto"), str, "device"),
-        export=export, source_path=source_path, raw=raw,
+        export=export, source_path=source_path, search=search, raw=raw,
     )
     if check_data:
         check_spec_data(spec)
@@ -424,6 +427,23 @@ def _export_pairs(value, datasets: tuple[DatasetEntry, ...], methods: tuple) -> 
     if len(set(pairs)) != len(pairs):
         _fail("export", "a (dataset, method) pair is listed twice; list each once")
     return tuple(pairs)
+
+
+def _search(raw: dict, methods: tuple, datasets: tuple[DatasetEntry, ...], seeds: tuple[int, ...]):
+    """The `search:` block (orchestrator/search.py): one method tuned on one dataset."""
+    from orchestrator.search import SearchError, parse_search
+
+    if len(datasets) != 1:
+        _fail("datasets", f"a search tunes a method on one dataset; the spec lists {len(datasets)}: "
+                          "give one spec per dataset")
+    if raw.get("export"):
+        _fail("export", "a search chooses its configuration as it runs, so it has nothing to list yet; give "
+                        "export: in a sweep of the chosen configuration (the search writes one: "
+                        "<runs>/<name>_confirm/spec.yaml)")
+    try:
+        return parse_search(raw["search"], methods, datasets[0].train, seeds[0])
+    except SearchError as exc:
+        raise SpecError(str(exc)) from None
 
 
 def _model(name: str, where: str = "model") -> str:

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from orchestrator import spec as spec_module
+from orchestrator.search import VAL_METRICS, Objective, SchedulerSpec, SearchSpec, search_paths
 from orchestrator.spec import PAPER_DEFAULTS, DataSettings, Resources, parse_spec
 from trainables.data import DATASETS, UserDatasetSpec
 from trainables.llm.methods import EXAMPLE_SOURCES, LLM_PRESETS, OPTIONS as LLM_OPTIONS, LLMMethodConfig
@@ -162,6 +163,9 @@ RANGES: dict[tuple[str, str], Allowed] = {
     ("distill", "kind"): one_of(*DISTILL_KINDS),
     ("distill", "generations"): Allowed(">= 2 with `sd` or `csd` (it counts the teacher); 1 or null with `none`",
                                         reject=(1,), accept=(2, None)),
+    ("objective", "metric"): one_of(*VAL_METRICS),
+    ("objective", "mode"): one_of("min", "max"),
+    ("scheduler", "kind"): one_of("asha", "none"),
     ("llm", "name"): Allowed(_NAME_RULE, reject=("my-row",), accept=("my_row.v2",)),
     ("llm", "shots_per_class"): at_least(0),
     ("llm", "prompts"): Allowed(">= 1; 1 when zero-shot; at most the spec's number of seeds", reject=(0, 4), accept=(1, 3)),
@@ -211,6 +215,27 @@ def _top_keys() -> dict[str, Key]:
         "export": Key("list of mappings", "`[]`", "`{dataset: D, method: M}` pairs whose every generation keeps its "
                                                   "weights, so `emocal export` finds them at the reported generation; "
                                                   "changes no stage key or number; `emocal plan` prints the disk cost"),
+        "search": Key("mapping", "none", "search the one method's options on the one dataset instead of running "
+                                         "its grid (`search` below; docs/guide.md)"),
+    }
+
+
+def _search_keys() -> dict[str, Key]:
+    d = SearchSpec.__dataclass_fields__
+    return {
+        "method": Key("string", "the spec's one method", "the method whose options are searched"),
+        "params": Key("mapping", "required", "spec path -> one of `{uniform: [low, high]}`, `{loguniform: [low, "
+                                             "high]}`, `{randint: [low, high]}` (both included), `{choice: [...]}`; "
+                                             "paths: " + ", ".join(f"`{p}`" for p in search_paths())),
+        "algorithm": Key("string", f"`{d['algorithm'].default}`", "`optuna` (Optuna's TPE through Tune's "
+                                                                  "OptunaSearch), `random` or `grid` (Tune's "
+                                                                  "BasicVariantGenerator; grid takes choices only)"),
+        "scheduler": Key("string or mapping", "`asha`", "`asha`, `none`, or a mapping (`search.scheduler` below)"),
+        "num_samples": Key("int", f"`{d['num_samples'].default}` (grid: 1)", "samples drawn (grid: runs of the whole grid)"),
+        "max_concurrent": Key("int", f"`{d['max_concurrent'].default}`", "samples at once (TPE learns from the "
+                                                                         "finished ones)"),
+        "objective": Key("mapping", "see below", "what a sample is ranked by (`search.objective` below)"),
+        "seed": Key("int", "the first of `seeds`", "the searcher's random seed"),
     }
 
 
@@ -276,6 +301,14 @@ SECTIONS: tuple[Section, ...] = (
     Section("teacher", "methods[i].teacher", "How generation 1 is trained (`MixupConfig`).", cls=MixupConfig),
     Section("distill", "methods[i].distill", "Self-distillation over generations (`DistillConfig`).",
             cls=DistillConfig),
+    Section("search", "search", "A search (orchestrator/search.py): every sample is the spec's one method with "
+            "the sampled options, on the first seed; the chosen configuration is then trained on every seed "
+            "(`<name>_confirm`). Every bound and choice is checked against the option's own rules before Ray "
+            "starts.", keys=_search_keys),
+    Section("objective", "search.objective", "The objective, on validation data only, at each sample's g* "
+            "(best validation macro F1).", cls=Objective),
+    Section("scheduler", "search.scheduler", "ASHA over generations (a chain is stopped at a generation "
+            "boundary), or none.", cls=SchedulerSpec),
     Section("llm", "methods[i]", "An entry whose `base` (or name) is an LLM preset (`LLMMethodConfig`): an "
             "instruction-tuned LLM asked the paper's prompt, nothing trained. A key not given keeps the preset's value.",
             cls=LLMMethodConfig, skip=("paper_row",), heading="`methods[i]`: an LLM row",

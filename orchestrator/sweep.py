@@ -190,6 +190,7 @@ class RunFolder:
     trials: tuple  # TrialPlan | LLMTrialPlan, in the spec's order
     path: Path
     restore: bool  # Tune's saved state is there to continue (--resume)
+    stages: Path | None = None  # another run's stage store (a search's confirm step reads the search's)
 
     @property
     def tune_dir(self) -> Path:
@@ -197,7 +198,7 @@ class RunFolder:
 
     @property
     def store_root(self) -> Path:
-        return self.path / "stages"
+        return self.stages or self.path / "stages"
 
 
 @dataclass(frozen=True)
@@ -271,6 +272,20 @@ def check_setup(spec: SweepSpec, folder: RunFolder, options: SweepOptions) -> No
         nodes = check_nodes(folder.path, _data_sources(spec), models, wordnet=bool(wordnet_methods(spec)))
         print(f"cluster check: {nodes} node(s) see the run folder, the same data, model and emocal version",
               flush=True)
+
+
+def setup_ready(spec: SweepSpec, folder: RunFolder, options: SweepOptions, context) -> bool:
+    """check_setup, with a refusal printed (False); then where the dashboard is, if it runs."""
+    from orchestrator.cluster import ClusterError
+
+    try:
+        check_setup(spec, folder, options)
+    except (ClusterError, SpecError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return False
+    if context.dashboard_url:  # with token authentication on, also where the token is (and made private)
+        print(access_hint(context.dashboard_url), flush=True)
+    return True
 
 
 def check_disk(spec: SweepSpec, folder: RunFolder, options: SweepOptions) -> bool:
@@ -490,8 +505,6 @@ def run_sweep(spec: SweepSpec, args: argparse.Namespace) -> int:
     trials, the report. `_Phases` times them into sweep_seconds.json."""
     import ray
 
-    from orchestrator.cluster import ClusterError
-
     # the driver's recorder logs to MLflow inside Tune's on_trial_result, which takes ~1 s on a busy
     # machine: Tune's 0.5 s "may be a performance bottleneck" warning would be noise (read at import)
     os.environ.setdefault("TUNE_WARN_THRESHOLD_S", "5")
@@ -507,13 +520,8 @@ def run_sweep(spec: SweepSpec, args: argparse.Namespace) -> int:
     context = start_ray(options)
     phases.mark("ray_start")
     try:
-        try:
-            check_setup(spec, folder, options)
-        except (ClusterError, SpecError) as exc:
-            print(f"error: {exc}", file=sys.stderr)
+        if not setup_ready(spec, folder, options, context):
             return 2
-        if context.dashboard_url:  # with token authentication on, also where the token is (and made private)
-            print(access_hint(context.dashboard_url), flush=True)
         tracking = open_tracking(spec, folder, options)
         tuner = make_tuner(spec, folder, trial_settings(spec, folder, options), tracking)
         phases.mark("mlflow_and_tune_setup")
@@ -546,6 +554,11 @@ def show_plan(args: argparse.Namespace) -> int:
     except SpecError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if spec.search is not None:
+        from orchestrator.search_report import print_search_plan
+
+        print_search_plan(spec, locations.run_folder(args.runs, spec.name))
+        return 0
     trials = build_plan(spec)
     summary = {**plan_summary(spec, trials), "kept_weights": weights_summary(spec, trials)}
     estimate = problem = None
@@ -574,6 +587,10 @@ def run(args: argparse.Namespace) -> int:
         run_dir = locations.run_folder(args.runs, spec.name)
         args.tracking_uri = locations.resolve_tracking_uri(args.tracking_uri, run_dir)
         locations.record_tracking_uri(run_dir, args.tracking_uri)
+        if spec.search is not None:  # a search: Tune's searcher and scheduler over the method's options
+            from orchestrator.tuning import run_search
+
+            return run_search(spec, args)
         return run_sweep(spec, args)
     except SpecError as exc:
         print(f"error: {exc}", file=sys.stderr)

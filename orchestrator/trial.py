@@ -313,8 +313,13 @@ def run_llm_trial(plan: LLMTrialPlan, store: StageStore, settings: TrialSettings
                  "task_gpu_ids": where.gpu_ids, "task_device": where.device, **progress_metrics(settings.progress)})
 
 
-def run_chain_trial(plan: TrialPlan, store: StageStore, settings: TrialSettings) -> None:
-    """A chain's trial: each generation found or trained in turn, reported to Tune with a checkpoint."""
+def run_chain_trial(plan: TrialPlan, store: StageStore, settings: TrialSettings,
+                    report: Callable[[StageSpec, dict], dict] | None = None) -> None:
+    """A chain's trial: each generation found or trained in turn, reported to Tune with a checkpoint.
+
+    `report(stage, result)` gives a generation's metrics for Tune (default: REPORTED); it is
+    called for every generation in order, also those Tune already has, so it may keep a history.
+    """
     start = 0
     checkpoint = tune.get_checkpoint()
     if checkpoint is not None:
@@ -335,9 +340,10 @@ def run_chain_trial(plan: TrialPlan, store: StageStore, settings: TrialSettings)
                 readers = readers & {s.key() for s in plan.stages}
             release_read_handovers(store, spec.parent, readers)
         g = spec.generation
+        metrics = report(spec, result) if report else {k: result["metrics"][k] for k in REPORTED
+                                                         if k in result["metrics"]}
         if g <= start:
             continue  # Tune already has this generation's report
-        metrics = {k: result["metrics"][k] for k in REPORTED if k in result["metrics"]}
         with tempfile.TemporaryDirectory() as tmp:
             (Path(tmp) / "state.json").write_text(json.dumps({"generation": g, "stage": spec.key()}))
             where = chain.runs.get(spec.key(), StageRun(result, ""))

@@ -95,6 +95,9 @@ def probe_spec(section_id: str, key: str, value) -> dict:
         raw["methods"] = [{"name": "probe_method", "base": "sim_mixup_csd", key: value}]
     elif section_id in ("teacher", "distill"):
         raw["methods"] = [{"name": "probe_method", "base": "csd", section_id: {key: value}}]
+    elif section_id in ("objective", "scheduler"):  # a search over a method with students
+        raw["methods"] = ["sim_mixup_csd"]
+        raw["search"] = {"params": {"teacher.alpha": {"uniform": [1.0, 2.0]}}, section_id: {key: value}}
     elif section_id == "llm":  # prompts and examples_from only vary on a few-shot row; the rest on a zero-shot one
         few_shot = key in ("prompts", "examples_from")
         raw["methods"] = [{"name": "probe_llm", "base": "llama3_8b_fs" if few_shot else "llama3_8b_zs", key: value}]

@@ -555,6 +555,17 @@ def classification_metrics(logits_or_probs: Any, labels: Any) -> dict[str, float
     }
 
 
+def negative_log_likelihood(logits: Any, labels: Any, temperature: float = 1.0) -> float:
+    """Mean negative log-likelihood of the gold class under ``softmax(logits / temperature)``, in nats.
+
+    A proper scoring rule, so a search may rank calibration by it where ECE's bins are coarse
+    (orchestrator/search.py, VAL_DERIVED). Computed by log-sum-exp in float64.
+    """
+    z = _check_matrix(logits, "logits").to(torch.float64) / _check_temperature(temperature)
+    y = _check_labels(labels, z.shape[0], z.shape[1], z.device)
+    return float((torch.logsumexp(z, dim=1) - z.gather(1, y.view(-1, 1)).squeeze(1)).mean())
+
+
 def calibration_report(logits: Any, labels: Any, temperature: float = 1.0, n_bins: int = 10) -> dict[str, float]:
     """Everything logged per split, all on ``softmax(logits / temperature)``.
 

@@ -15,6 +15,7 @@ what any variant can be recomputed from). NaN (an empty bin) is written as null.
 - `reliability_panels`: several methods' diagrams in one figure (orchestrator/figures.py, and the
   report's --diagrams). All reliability diagrams are drawn by `_reliability_figure`.
 - `series_plot`: mean ± std curves, e.g. per generation.
+- `trade_off_plot`: a search's samples as validation F1 against ECE, the trade-off front marked.
 """
 from __future__ import annotations
 
@@ -40,6 +41,7 @@ __all__ = [
     "reliability_panels",
     "series_plot",
     "temperature_curve_plot",
+    "trade_off_plot",
 ]
 
 _DPI = 120
@@ -368,4 +370,42 @@ def risk_coverage_plot(curves: Mapping[str, tuple[Any, Any]], path: str | Path, 
         ax.set_title(title, fontsize=9)
     fig.tight_layout()
     data = {"title": title, "curves": {k: {"coverage": c, "risk": r} for k, (c, r) in curves.items()}}
+    return _finish(fig, path, data, save_json)
+
+
+def trade_off_plot(points: Mapping[str, tuple[float, float]], front: Sequence[str], chosen: str | None,
+                   path: str | Path, x_label: str = "validation ECE (%)", y_label: str = "validation macro F1 (%)",
+                   title: str = "", stopped: Sequence[str] = (), save_json: bool = True) -> dict[str, Any]:
+    """Every sample of a search as a point (ECE, F1), the trade-off front joined, the chosen one ringed.
+
+    Args:
+        points: sample name -> (ece, f1).
+        front: the names on the front (no other point has higher F1 and lower ECE).
+        chosen: the name of the chosen configuration, or None.
+        stopped: samples stopped early (drawn hollow).
+    """
+    fig, ax = plt.subplots(figsize=(6, 4.5))
+    at: dict[tuple[float, float], list[str]] = {}  # samples of one configuration lie on one point: one label
+    for name, (ece, f1) in points.items():
+        hollow = name in stopped
+        ax.scatter([ece], [f1], s=40, facecolors="none" if hollow else "C0", edgecolors="C0")
+        at.setdefault((ece, f1), []).append(name)
+    for (ece, f1), names in at.items():
+        ax.annotate(", ".join(names), (ece, f1), textcoords="offset points", xytext=(4, 3), fontsize=7)
+    if front:  # squares, so a front of one point shows too; the dashes join its points
+        xy = sorted(points[n] for n in front)
+        ax.plot([p[0] for p in xy], [p[1] for p in xy], "--", color="C1")
+        ax.scatter([p[0] for p in xy], [p[1] for p in xy], marker="s", s=110, facecolors="none", edgecolors="C1",
+                   label="trade-off front")
+    if chosen is not None:
+        ax.scatter([points[chosen][0]], [points[chosen][1]], s=200, facecolors="none", edgecolors="C3",
+                   linewidths=2, label=f"chosen ({chosen})")
+    ax.set(xlabel=x_label, ylabel=y_label)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, title="hollow: stopped by ASHA" if stopped else None, title_fontsize=7)
+    if title:
+        ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    data = {"title": title, "x_label": x_label, "y_label": y_label, "chosen": chosen, "front": list(front),
+            "stopped": list(stopped), "points": {k: {"ece": e, "f1": f} for k, (e, f) in points.items()}}
     return _finish(fig, path, data, save_json)
