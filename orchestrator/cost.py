@@ -917,7 +917,7 @@ def fit(trials, results: Mapping[str, dict], hardware: str, model: str, provenan
                      eval_s_per_token=evaluation, ood_s_per_token=ood, setup_s=setup, stage_overhead_s=0.0,
                      sweep_overhead_s=sweep_overhead_s, trials_at_once=slots)
     if stored_bytes:
-        other = [stored_bytes[k] - w.array_bytes - w.weight_bytes for k, w in measured.items() if k in stored_bytes]
+        other = [stored_bytes[k] - w.array_bytes for k, w in measured.items() if k in stored_bytes]  # weights apart
         c = dataclasses.replace(c, stage_other_bytes=float(np.mean(other)) if other else None)
     if trials_phase_s is None or len(measured) < len(work):
         return c
@@ -979,7 +979,10 @@ def _commit() -> str:
 
 
 def _stage_dir_bytes(path: Path) -> float:
-    return float(sum(f.stat().st_size for f in path.rglob("*") if f.is_file()))
+    """A stored stage's bytes besides its weights (a teacher's may have been removed since)."""
+    from trainables.store import WEIGHTS
+
+    return float(sum(f.stat().st_size for f in path.rglob("*") if f.is_file() and f.name != WEIGHTS))
 
 
 def calibrate(run_folder: Path, data_root: str, hardware: str | None, cpus: float | None) -> tuple[Coefficients, Path]:
