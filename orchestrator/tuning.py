@@ -555,7 +555,8 @@ def run_search(spec: SweepSpec, args: argparse.Namespace) -> int:
 
     from orchestrator.search_report import write_search_report
     from orchestrator.sweep import (SweepOptions, exit_code, finish_tracking, fit, make_tuner, open_run_folder,
-                                    open_tracking, setup_ready, start_ray, trial_settings, write_report)
+                                    open_tracking, setup_ready, start_ray, tracking_behind, trial_settings,
+                                    write_report)
 
     os.environ.setdefault("TUNE_WARN_THRESHOLD_S", "5")  # as run_sweep: the recorder's MLflow calls take ~1 s
     options = SweepOptions.from_args(args)
@@ -585,7 +586,11 @@ def run_search(spec: SweepSpec, args: argparse.Namespace) -> int:
             cresults = fit(make_tuner(confirm, cfolder, trial_settings(confirm, cfolder, options), ctracking))
     finally:
         ray.shutdown()
-    code = exit_code(confirm, cfolder, cresults, finish_tracking(ctracking))
+    unfinished, problem = finish_tracking(ctracking, options.mlflow_wait_s)
+    if problem is not None:  # MLflow away: said, with the command that fills it in later (as a sweep)
+        tracking_behind(confirm, options, ctracking, problem)
+        return exit_code(confirm, cfolder, cresults, unfinished, tracked=False)
+    code = exit_code(confirm, cfolder, cresults, unfinished)
     write_report(confirm, cfolder, ctracking)
     write_search_report(folder.path, cfolder.path, confirm.name, tracking.uri)
     if code == 0:
