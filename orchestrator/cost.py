@@ -659,7 +659,6 @@ def estimate(trials, resources, hardware: str, coefficients: Mapping[str, Coeffi
     other_model: dict[str, int] = {k: 0 for k in KINDS}  # of those, stages of a model never measured here
     model_of = {s.key(): s.data.model for t in chains for s in t.all_stages}
     untokenised = sorted({s.data.model for t in chains for s in t.all_stages if not split_rows(s.data).tokenised})
-    priced = c is not None and matches
     if c is None:
         missing.append(f"hardware {hardware}: never measured (known: {', '.join(sorted(coefficients)) or 'none'}); "
                        "calibrate with a small sweep: emocal plan --calibrate RUN_FOLDER")
