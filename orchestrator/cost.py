@@ -592,14 +592,6 @@ def other_bytes(coefficients: Mapping[str, Coefficients]) -> float:
     return max((c.stage_other_bytes or 0.0 for c in coefficients.values()), default=0.0)
 
 
-def releasable(chains, keep_all: bool, exportable: frozenset[str]) -> dict[str, frozenset[str]]:
-    """The handovers whose weights a sweep removes once their readers are stored (none with
-    --keep-all-weights; never an export: stage's)."""
-    from orchestrator.plan import releasable_handovers
-
-    return {} if keep_all else releasable_handovers(chains, set(exportable))
-
-
 def store_bytes(work: Mapping[str, StageWork], other: float) -> float:
     """Bytes the stages add to the stage store (arrays, weights, the rest per stage)."""
     return sum(w.array_bytes + w.weight_bytes + other for w in work.values())
@@ -644,6 +636,7 @@ def estimate(trials, resources, hardware: str, coefficients: Mapping[str, Coeffi
              keep_all: bool = False, exportable: frozenset[str] = frozenset()) -> Estimate:
     """Price a plan's stages on `hardware` with `cpus` CPUs and `gpus` GPUs for Ray."""
     from orchestrator.kinds import kind_of
+    from orchestrator.plan import releasable_handovers
 
     chains = [t for t in trials if kind_of(t).trains]
     work = plan_work(chains, keep_all, exportable=exportable)
@@ -727,7 +720,7 @@ def estimate(trials, resources, hardware: str, coefficients: Mapping[str, Coeffi
     mean = sum(seconds.values()) / len(seconds) if seconds else 1.0
     _, finish = schedule(chains, {k: seconds.get(k, mean) * (slowdown if timed else 1.0) for k in work},
                          max(1, slots))
-    peak, final = store_timeline(chains, work, other, finish, releasable(chains, keep_all, exportable))
+    peak, final = store_timeline(chains, work, other, finish, releasable_handovers(chains, set(exportable), keep_all))
     gpu = None
     if resources.gpus_per_trial and c is not None:
         gpu = gpu_memory_gib(work, chains, c)
@@ -843,6 +836,7 @@ def needed_store_bytes(trials, store_root: Path, reuse: bool, keep_all: bool,
     handover weights removed once their students are stored (each trial's own store with
     --no-reuse, where nothing is counted as removed)."""
     from orchestrator.kinds import kind_of
+    from orchestrator.plan import releasable_handovers
     from orchestrator.trial import trial_store_root
 
     chains = [t for t in trials if kind_of(t).trains]
@@ -853,7 +847,7 @@ def needed_store_bytes(trials, store_root: Path, reuse: bool, keep_all: bool,
         done = stored_keys(store_root, work)
         new = {k: w for k, w in work.items() if k not in done}
         _, finish = schedule(chains, {k: 1.0 for k in work}, max(1, len(chains)))
-        return store_timeline(chains, new, other, finish, releasable(chains, keep_all, exportable))[0]
+        return store_timeline(chains, new, other, finish, releasable_handovers(chains, set(exportable), keep_all))[0]
     for t in chains:
         root = trial_store_root(store_root, False, t.key)
         keys = [s.key() for s in t.all_stages]

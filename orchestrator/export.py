@@ -161,9 +161,6 @@ def _handover(store, spec, dataset: str, method: str, scratch: Path, threads: in
     handover = load_handover(store, key)
     if handover is not None:
         return handover, "stored"
-    again_here = load_handover(StageStore(scratch), key) if (Path(scratch) / key).is_dir() else None
-    if again_here is not None:
-        return again_here, "trained again, test logits bit-identical to the stored ones"
     parent = parent_result = None
     made = "trained again, test logits bit-identical to the stored ones"
     if spec.parent:

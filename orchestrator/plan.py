@@ -138,9 +138,12 @@ def handover_keys(trials: list[TrialPlan]) -> set[str]:
     return {s.parent for t in trials for s in t.stages if s.parent}
 
 
-def releasable_handovers(trials: list[TrialPlan], keep: set[str]) -> dict[str, frozenset[str]]:
+def releasable_handovers(trials: list[TrialPlan], keep: set[str], keep_all: bool = False) -> dict[str, frozenset[str]]:
     """Handover stage -> the students of the sweep that read it, for every handover not in `keep`
-    (the spec's export: stages): its weights can go once all of those are stored."""
+    (the spec's export: stages): its weights can go once all of those are stored. None with
+    `keep_all` (--keep-all-weights)."""
+    if keep_all:
+        return {}
     readers: dict[str, set[str]] = {}
     for t in trials:
         for s in t.stages:

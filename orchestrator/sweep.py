@@ -346,7 +346,7 @@ def trial_settings(spec: SweepSpec, folder: RunFolder, options: SweepOptions):
         task_gpus=res.gpus_per_trial, llm_task_gpus=res.gpus_per_llm_trial, stage_wait_s=res.stage_wait_hours * 3600,
         keep="all" if options.keep_all_weights else frozenset(kept_keys(spec, chains)), data=prepare_data_refs(chains),
         export=frozenset(export_keys(chains, spec.export)),
-        readers={} if options.keep_all_weights else releasable_handovers(chains, export_keys(chains, spec.export)),
+        readers=releasable_handovers(chains, export_keys(chains, spec.export), options.keep_all_weights),
         progress=sweep_progress(folder.trials, folder.store_root, options.reuse, options.keep_all_weights, res,
                                 ray.cluster_resources().get("CPU", 1.0), ray.cluster_resources().get("GPU", 0.0)))
 
